@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gaussianize.h"
+
+static const char *const mode_names[STREBM_MODE_COUNT] = { "linear", "nonlinear" };
+
+const char *strebm_mode_name(enum strebm_mode mode)
+{
+	return (unsigned)mode < STREBM_MODE_COUNT ? mode_names[mode] : NULL;
+}
+
+int strebm_mode_from_name(const char *name, enum strebm_mode *out)
+{
+	unsigned i;
+
+	if (!name || !out)
+		return -EINVAL;
+	for (i = 0; i < STREBM_MODE_COUNT; i++)
+		if (!strcmp(name, mode_names[i])) {
+			*out = (enum strebm_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+struct strebm_engine {
+	struct strebm_engine_config cfg;
+	size_t M, K, T, H;
+	enum strebm_mode mode, next_mode;
+
+	struct strebm_linear *lin;
+	struct strebm_gauss *gauss;
+
+	double *xw;      /* M x T window of input (newest last) */
+	double *zw;      /* M x T window of Gaussianized input */
+	double *hop;     /* M x H sanitized input hop */
+	double *zhop;    /* M x H Gaussianized hop */
+	double *Dprev;   /* K x M demixing used at the end of the last hop */
+	double *Dcur;    /* K x M */
+	double *ya, *yb; /* K x H guard scratch */
+
+	double gain[STREBM_MAX_SOURCES];      /* current linear gains */
+	double gain_db[STREBM_MAX_SOURCES];   /* targets */
+	bool mute[STREBM_MAX_SOURCES];
+	bool have_prev;
+	bool frozen;
+
+	unsigned long hops, nonfinite, permutations;
+};
+
+void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, size_t K,
+				  size_t T, size_t H)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->M = M;
+	cfg->K = K;
+	cfg->T = T;
+	cfg->H = H;
+	cfg->mode = STREBM_MODE_LINEAR;
+	cfg->kernel = STREBM_KERNEL_RBF;
+	cfg->ref_mic = 0;
+	cfg->context = 64;
+	cfg->bands = T >= 64 ? 64 : T;
+	cfg->sweeps = 2;
+	cfg->floor = 1e-3;
+	cfg->ell_ordered = false;
+	cfg->perm_guard = true;
+	cfg->gauss_forget = 0.999;
+}
+
+static void linear_config(const struct strebm_engine_config *c, struct strebm_linear_config *lc)
+{
+	size_t k;
+
+	strebm_linear_config_default(lc, c->M, c->K, c->T);
+	lc->N = c->context;
+	lc->B = c->bands;
+	lc->sweeps = c->sweeps;
+	lc->floor = c->floor;
+	lc->ell_ordered = c->ell_ordered;
+	lc->ref_mic = c->ref_mic;
+	for (k = 0; k < STREBM_MAX_SOURCES; k++)
+		lc->kernel[k] = c->kernel;
+}
+
+struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cfg)
+{
+	struct strebm_engine *e;
+	struct strebm_linear_config lc;
+	size_t M, K, T, H, k;
+
+	if (!cfg || cfg->H < 1 || cfg->H > cfg->T || (unsigned)cfg->mode >= STREBM_MODE_COUNT ||
+	    (unsigned)cfg->kernel >= STREBM_KERNEL_COUNT || cfg->ref_mic >= cfg->M ||
+	    !(cfg->gauss_forget > 0.0 && cfg->gauss_forget <= 1.0))
+		return NULL;
+	linear_config(cfg, &lc);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->cfg = *cfg;
+	M = e->M = cfg->M;
+	K = e->K = cfg->K;
+	T = e->T = cfg->T;
+	H = e->H = cfg->H;
+	e->lin = strebm_linear_create(&lc);
+	e->gauss = strebm_gauss_create(M, 4096, cfg->gauss_forget);
+	e->xw = calloc(M * T, sizeof(double));
+	e->zw = calloc(M * T, sizeof(double));
+	e->hop = calloc(M * H, sizeof(double));
+	e->zhop = calloc(M * H, sizeof(double));
+	e->Dprev = calloc(K * M, sizeof(double));
+	e->Dcur = calloc(K * M, sizeof(double));
+	e->ya = calloc(K * H, sizeof(double));
+	e->yb = calloc(K * H, sizeof(double));
+	if (!e->lin || !e->gauss || !e->xw || !e->zw || !e->hop || !e->zhop || !e->Dprev ||
+	    !e->Dcur || !e->ya || !e->yb) {
+		strebm_engine_destroy(e);
+		return NULL;
+	}
+	for (k = 0; k < K; k++) {
+		e->gain[k] = 1.0;
+		e->gain_db[k] = 0.0;
+	}
+	e->mode = e->next_mode = cfg->mode;
+	strebm_engine_reset(e);
+	return e;
+}
+
+void strebm_engine_destroy(struct strebm_engine *e)
+{
+	if (!e)
+		return;
+	strebm_linear_destroy(e->lin);
+	strebm_gauss_destroy(e->gauss);
+	free(e->xw); free(e->zw); free(e->hop); free(e->zhop);
+	free(e->Dprev); free(e->Dcur); free(e->ya); free(e->yb);
+	free(e);
+}
+
+void strebm_engine_reset(struct strebm_engine *e)
+{
+	strebm_linear_reset(e->lin);
+	strebm_gauss_reset(e->gauss);
+	memset(e->xw, 0, e->M * e->T * sizeof(double));
+	memset(e->zw, 0, e->M * e->T * sizeof(double));
+	memset(e->Dprev, 0, e->K * e->M * sizeof(double));
+	e->have_prev = false;
+}
+
+static void push(double *w, const double *h, size_t M, size_t T, size_t H)
+{
+	size_t m;
+
+	for (m = 0; m < M; m++) {
+		memmove(w + m * T, w + m * T + H, (T - H) * sizeof(double));
+		memcpy(w + m * T + T - H, h + m * H, H * sizeof(double));
+	}
+}
+
+static void apply(const double *D, const double *x, size_t K, size_t M, size_t H, double *y)
+{
+	size_t k, m, t;
+
+	for (k = 0; k < K; k++) {
+		double *yk = y + k * H;
+		memset(yk, 0, H * sizeof(double));
+		for (m = 0; m < M; m++) {
+			double d = D[k * M + m];
+			const double *xm = x + m * H;
+			if (d == 0.0)
+				continue;
+			for (t = 0; t < H; t++)
+				yk[t] += d * xm[t];
+		}
+	}
+}
+
+/* Largest-sum assignment of |corr| (K x K, row = previous output, col = new). */
+static void best_perm(const double *c, size_t K, size_t *perm)
+{
+	size_t cur[STREBM_MAX_SOURCES], i, j, depth;
+	bool used[STREBM_MAX_SOURCES] = { false };
+	double best = -1.0;
+
+	if (K > 7) {
+		/* greedy for large K */
+		for (i = 0; i < K; i++) {
+			double bv = -1.0;
+			size_t bj = 0;
+			for (j = 0; j < K; j++)
+				if (!used[j] && c[i * K + j] > bv) {
+					bv = c[i * K + j];
+					bj = j;
+				}
+			used[bj] = true;
+			perm[i] = bj;
+		}
+		return;
+	}
+	/* iterative enumeration of permutations (K! <= 5040) */
+	depth = 0;
+	cur[0] = 0;
+	for (;;) {
+		if (cur[depth] >= K) {
+			if (depth == 0)
+				break;
+			depth--;
+			used[cur[depth]] = false;
+			cur[depth]++;
+			continue;
+		}
+		if (used[cur[depth]]) {
+			cur[depth]++;
+			continue;
+		}
+		used[cur[depth]] = true;
+		if (depth + 1 == K) {
+			double s = 0.0;
+			for (i = 0; i < K; i++)
+				s += c[i * K + cur[i]];
+			if (s > best) {
+				best = s;
+				for (i = 0; i < K; i++)
+					perm[i] = cur[i];
+			}
+			used[cur[depth]] = false;
+			cur[depth]++;
+		} else {
+			depth++;
+			cur[depth] = 0;
+		}
+	}
+}
+
+/* Compare the previous demixing with the new one on the new hop; if the new
+ * outputs are a permutation of the old ones, put them back in their slots. */
+static void guard(struct strebm_engine *e, const double *x)
+{
+	size_t K = e->K, H = e->H, i, j;
+	double c[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sid = 0.0, sbest = 0.0;
+	size_t perm[STREBM_MAX_SOURCES];
+	bool identity = true;
+
+	apply(e->Dprev, x, K, e->M, H, e->ya);
+	apply(strebm_linear_demix(e->lin), x, K, e->M, H, e->yb);
+	for (i = 0; i < K; i++)
+		for (j = 0; j < K; j++) {
+			const double *a = e->ya + i * H, *b = e->yb + j * H;
+			double ab = 0.0, aa = 0.0, bb = 0.0;
+			size_t t;
+			for (t = 0; t < H; t++) {
+				ab += a[t] * b[t];
+				aa += a[t] * a[t];
+				bb += b[t] * b[t];
+			}
+			c[i * K + j] = aa > 0.0 && bb > 0.0 ? fabs(ab) / sqrt(aa * bb) : 0.0;
+		}
+	best_perm(c, K, perm);
+	for (i = 0; i < K; i++) {
+		sid += c[i * K + i];
+		sbest += c[i * K + perm[i]];
+		identity &= perm[i] == i;
+	}
+	/* act only on a clear swap: guards against noise on quiet hops */
+	if (!identity && sbest > sid + 0.5 && sbest > 0.8 * (double)K) {
+		if (strebm_linear_permute(e->lin, perm) == 0)
+			e->permutations++;
+	}
+}
+
+int strebm_engine_process(struct strebm_engine *e, const double *in, double *out)
+{
+	size_t M, K, H, T, m, k, t;
+	bool bad = false;
+	const double *x, *D;
+	double ramp_step;
+
+	if (!e || !in || !out)
+		return -EINVAL;
+	M = e->M; K = e->K; H = e->H; T = e->T;
+
+	if (e->next_mode != e->mode) {
+		e->mode = e->next_mode;
+		strebm_linear_reset(e->lin);
+		e->have_prev = false;
+	}
+	for (m = 0; m < M * H; m++) {
+		double v = in[m];
+		if (!isfinite(v)) {
+			v = 0.0;
+			bad = true;
+		}
+		e->hop[m] = v;
+	}
+	if (bad)
+		e->nonfinite++;
+	push(e->xw, e->hop, M, T, H);
+	if (e->mode == STREBM_MODE_NONLINEAR) {
+		strebm_gauss_process(e->gauss, e->hop, H, e->zhop);
+		push(e->zw, e->zhop, M, T, H);
+		x = e->zhop;
+		strebm_linear_update(e->lin, e->zw, !e->frozen);
+	} else {
+		x = e->hop;
+		strebm_linear_update(e->lin, e->xw, !e->frozen);
+	}
+
+	if (!strebm_linear_ready(e->lin)) {
+		memset(out, 0, K * H * sizeof(double));
+		e->hops++;
+		return 0;
+	}
+	if (e->have_prev && e->cfg.perm_guard && K > 1)
+		guard(e, x);
+	D = strebm_linear_demix(e->lin);
+	if (!e->have_prev) {
+		memcpy(e->Dprev, D, K * M * sizeof(double));
+		e->have_prev = true;
+	}
+	/* cross-fade Dprev -> D across the hop: y = (1-r) Dprev x + r D x */
+	apply(e->Dprev, x, K, M, H, e->ya);
+	apply(D, x, K, M, H, e->yb);
+	ramp_step = 1.0 / (double)H;
+	for (k = 0; k < K; k++) {
+		double g0 = e->gain[k];
+		double g1 = e->mute[k] ? 0.0 : pow(10.0, e->gain_db[k] / 20.0);
+		for (t = 0; t < H; t++) {
+			double r = (double)t * ramp_step;
+			double g = g0 + (g1 - g0) * r;
+			out[k * H + t] = g * ((1.0 - r) * e->ya[k * H + t] + r * e->yb[k * H + t]);
+		}
+		e->gain[k] = g1;
+	}
+	memcpy(e->Dprev, D, K * M * sizeof(double));
+	e->hops++;
+	return 0;
+}
+
+void strebm_engine_freeze(struct strebm_engine *e, bool freeze)
+{
+	e->frozen = freeze;
+}
+
+int strebm_engine_set_mode(struct strebm_engine *e, enum strebm_mode mode)
+{
+	if (!e || (unsigned)mode >= STREBM_MODE_COUNT)
+		return -EINVAL;
+	e->next_mode = mode;
+	return 0;
+}
+
+int strebm_engine_set_gain(struct strebm_engine *e, size_t k, double db)
+{
+	if (!e || k >= e->K || !isfinite(db) || db > 24.0 || db < -144.0)
+		return -EINVAL;
+	e->gain_db[k] = db;
+	return 0;
+}
+
+int strebm_engine_set_mute(struct strebm_engine *e, size_t k, bool mute)
+{
+	if (!e || k >= e->K)
+		return -EINVAL;
+	e->mute[k] = mute;
+	return 0;
+}
+
+int strebm_engine_set_ell(struct strebm_engine *e, size_t k, double ell, bool pinned)
+{
+	if (!e)
+		return -EINVAL;
+	return strebm_linear_set_ell(e->lin, k, ell, pinned);
+}
+
+int strebm_engine_set_kernel(struct strebm_engine *e, size_t k, enum strebm_kernel kind)
+{
+	if (!e)
+		return -EINVAL;
+	return strebm_linear_set_kernel(e->lin, k, kind);
+}
+
+void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st)
+{
+	size_t k;
+	const double *ell = strebm_linear_ell(e->lin);
+
+	memset(st, 0, sizeof(*st));
+	st->hops = e->hops;
+	st->updates = strebm_linear_updates(e->lin);
+	st->nonfinite = e->nonfinite;
+	st->permutations = e->permutations;
+	st->objective = strebm_linear_objective(e->lin);
+	for (k = 0; k < e->K; k++)
+		st->ell[k] = ell[k];
+	st->mode = e->mode;
+	st->ready = strebm_linear_ready(e->lin);
+	st->frozen = e->frozen;
+}
+
+size_t strebm_engine_latency(const struct strebm_engine *e)
+{
+	return e->H;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strebm engine: the streaming window engine. It slides a window of T samples
+ * by a hop of H, warm-starts the solver from the previous hop, and writes the
+ * newest hop separated: output latency is one hop (the hop being collected),
+ * not one window.
+ *
+ * Per hop: the solver takes the window (bounded iteration budget), the
+ * demixing (projection back to the reference microphone: fixes scale and
+ * sign) is checked against the previous one on the new samples (permutation
+ * guard), and the output is cross-faded from the previous demixing to the new
+ * one across the hop (click-free). Gains and mutes ramp across a hop.
+ *
+ * Modes: linear (instantaneous mixing), nonlinear (post-nonlinear: each
+ * channel Gaussianized by a running marginal estimate, then the linear
+ * solver, then optionally the joint StrEBM solver with an MLP map).
+ *
+ * Threads: create/destroy on the main thread. process() and the setters are
+ * RT-safe for the worker thread (no allocation, locks, syscalls, logging).
+ * One thread at a time.
+ */
+#ifndef STREBM_ENGINE_H
+#define STREBM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernel.h"
+#include "linear.h"
+
+enum strebm_mode {
+	STREBM_MODE_LINEAR = 0,
+	STREBM_MODE_NONLINEAR,
+	STREBM_MODE_COUNT
+};
+
+/** "linear" / "nonlinear", or NULL. */
+const char *strebm_mode_name(enum strebm_mode mode);
+/** Parse a mode name. @return 0 or -EINVAL. */
+int strebm_mode_from_name(const char *name, enum strebm_mode *out);
+
+struct strebm_engine_config {
+	size_t M, K;              /* channels, sources (K <= M) */
+	size_t T, H;              /* window and hop, samples; H <= T */
+	enum strebm_mode mode;
+	enum strebm_kernel kernel; /* initial kernel of every source */
+	size_t ref_mic;
+	size_t context;           /* frames of statistics the solver keeps */
+	size_t bands;             /* DCT bands */
+	unsigned sweeps;          /* solver iteration budget per hop */
+	double floor;             /* spectral floor */
+	bool ell_ordered;         /* canonical length-scale order */
+	bool perm_guard;          /* permutation guard on the new hop */
+	double gauss_forget;      /* nonlinear: marginal histogram forgetting per hop */
+};
+
+/** Defaults for M channels, K sources, window T and hop H. */
+void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, size_t K,
+				  size_t T, size_t H);
+
+struct strebm_engine;
+
+/** Create. @return NULL on an invalid config or no memory. */
+struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cfg);
+/** Destroy; NULL is a no-op. */
+void strebm_engine_destroy(struct strebm_engine *e);
+
+/**
+ * Process one hop: in is M x H (row-major, channel m at in[m*H]), out is
+ * K x H. Non-finite input samples are replaced by 0 and counted.
+ * RT-safe (worker). @return 0, -EINVAL.
+ */
+int strebm_engine_process(struct strebm_engine *e, const double *in, double *out);
+
+/** Restart the model from its initial state. RT-safe. */
+void strebm_engine_reset(struct strebm_engine *e);
+/** Stop (true) or resume adapting; separation keeps running. RT-safe. */
+void strebm_engine_freeze(struct strebm_engine *e, bool freeze);
+/** Switch mode at the next hop. RT-safe. @return 0 or -EINVAL. */
+int strebm_engine_set_mode(struct strebm_engine *e, enum strebm_mode mode);
+/** Output gain of source k in dB (ramped). RT-safe. @return 0 or -EINVAL. */
+int strebm_engine_set_gain(struct strebm_engine *e, size_t k, double db);
+/** Mute source k (ramped). RT-safe. @return 0 or -EINVAL. */
+int strebm_engine_set_mute(struct strebm_engine *e, size_t k, bool mute);
+/** Set and pin (or unpin) source k's length-scale in samples. RT-safe. */
+int strebm_engine_set_ell(struct strebm_engine *e, size_t k, double ell, bool pinned);
+/** Source k's kernel. RT-safe. @return 0 or -EINVAL. */
+int strebm_engine_set_kernel(struct strebm_engine *e, size_t k, enum strebm_kernel kind);
+
+struct strebm_engine_status {
+	unsigned long hops;          /* hops processed */
+	unsigned long updates;       /* solver updates taken */
+	unsigned long nonfinite;     /* hops that held a non-finite sample */
+	unsigned long permutations;  /* permutation-guard corrections */
+	double objective;
+	double ell[STREBM_MAX_SOURCES];
+	enum strebm_mode mode;
+	bool ready;
+	bool frozen;
+};
+
+/** Snapshot of the status. RT-safe. */
+void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st);
+/** Algorithmic latency in samples (one hop). */
+size_t strebm_engine_latency(const struct strebm_engine *e);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strebm gaussianize: per-channel streaming marginal Gaussianization,
+ * z = Phi^-1(F(x)), with F a running (exponentially forgetting) estimate of
+ * the channel's marginal distribution: a weighted histogram on a mu-law
+ * companded grid, kept in a Fenwick tree so that an update and a lookup are
+ * O(log bins). It undoes a monotone per-channel nonlinearity (the
+ * post-nonlinear mixing model) up to the marginal of the pre-nonlinearity
+ * signal, which is a sum of sources and close to Gaussian.
+ *
+ * Threads: create/destroy on the main thread; process/reset are RT-safe.
+ */
+#ifndef STREBM_GAUSSIANIZE_H
+#define STREBM_GAUSSIANIZE_H
+
+#include <stddef.h>
+
+struct strebm_gauss;
+
+/**
+ * @param M      channels
+ * @param bins   histogram bins (>= 16)
+ * @param forget per-call forgetting factor in (0, 1] (1: never forget)
+ * @return NULL on bad arguments or no memory.
+ */
+struct strebm_gauss *strebm_gauss_create(size_t M, size_t bins, double forget);
+/** Destroy; NULL is a no-op. */
+void strebm_gauss_destroy(struct strebm_gauss *g);
+/** Forget everything. RT-safe. */
+void strebm_gauss_reset(struct strebm_gauss *g);
+/**
+ * Add the n samples of each channel of x (M x n, row-major) to the running
+ * marginals (after one forgetting step), then write their Gaussianized
+ * values to z (M x n; may alias x). Non-finite samples map to 0. RT-safe.
+ */
+void strebm_gauss_process(struct strebm_gauss *g, const double *x, size_t n, double *z);
+/** Standard normal quantile function, |error| < 1e-12 on (0, 1). */
+double strebm_norm_ppf(double p);
+
+#endif

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strebmd: real-time blind source separation with StrEBM.
+ *
+ * main() reads like a table of contents: parse the command line, load the
+ * configuration, set up logging, build the engine, run the backend, tear
+ * down in reverse.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "buildconf.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "wavfile.h"
+#include "worker.h"
+
+#define MAX_SETS 64
+
+struct options {
+	const char *backend;
+	const char *input;
+	const char *output_dir;
+	const char *config_file;
+	const char *report;
+	const char *sets[MAX_SETS];
+	size_t nsets;
+	bool quiet, verbose, check_config, print_config;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: strebmd [OPTION]...\n"
+"Real-time blind source separation (StrEBM: per-source Gaussian-process\n"
+"energies with learnable length-scales, streaming).\n"
+"\n"
+"  -b, --backend NAME        audio backend: file (jack and portaudio: not in this build)\n"
+"  -i, --input FILE          file backend: the M-channel mixture (any format libsndfile reads)\n"
+"  -o, --output-dir DIR      file backend: writes DIR/source_1.wav ... source_K.wav\n"
+"                            (float WAV, input rate and length); created if missing\n"
+"  -k, --sources K           number of sources (engine.sources; default: one per channel)\n"
+"  -m, --mode MODE           linear | nonlinear (engine.mode)\n"
+"  -K, --kernel NAME         rbf | matern12 | matern32 | matern52 (engine.kernel)\n"
+"  -s, --set SECTION.KEY=VALUE\n"
+"                            override any configuration key (repeatable)\n"
+"  -c, --config FILE         configuration file (INI); see conf/strebmd.conf\n"
+"      --check-config        validate the configuration and exit\n"
+"      --print-config        print the commented example configuration and exit\n"
+"  -r, --report FILE         file backend: write a JSON run report (timing, latency)\n"
+"  -q, --quiet               no progress or summary\n"
+"  -v, --verbose             debug messages\n"
+"  -h, --help                this help\n"
+"  -V, --version             print the version\n"
+"\n"
+"Exit status: 0 on success, 1 on bad input or a failure (one-line message).\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o, struct strebm_config *cfg)
+{
+	static const struct option longopts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "input", required_argument, NULL, 'i' },
+		{ "output-dir", required_argument, NULL, 'o' },
+		{ "sources", required_argument, NULL, 'k' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "kernel", required_argument, NULL, 'K' },
+		{ "set", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 1 },
+		{ "print-config", no_argument, NULL, 2 },
+		{ "report", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char buf[MAX_SETS][128];
+	size_t nbuf = 0;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->backend = "file";
+	(void)cfg;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "b:i:o:k:m:K:s:c:r:qvhV", longopts, NULL)) != -1) {
+		const char *key = NULL;
+		switch (c) {
+		case 'b': o->backend = optarg; break;
+		case 'i': o->input = optarg; break;
+		case 'o': o->output_dir = optarg; break;
+		case 'k': key = "engine.sources"; break;
+		case 'm': key = "engine.mode"; break;
+		case 'K': key = "engine.kernel"; break;
+		case 's':
+			if (o->nsets >= MAX_SETS) {
+				log_error("too many --set options (at most %d)", MAX_SETS);
+				return -EINVAL;
+			}
+			o->sets[o->nsets++] = optarg;
+			break;
+		case 'c': o->config_file = optarg; break;
+		case 1: o->check_config = true; break;
+		case 2: o->print_config = true; break;
+		case 'r': o->report = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("strebmd %s\n", STREBMD_VERSION); exit(0);
+		case '?':
+		default:
+			if (optopt)
+				log_error("option '-%c' is unknown or needs a value (see --help)", optopt);
+			else
+				log_error("option '%s' is unknown or needs a value (see --help)",
+					  argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (key) {
+			if (nbuf >= MAX_SETS || o->nsets >= MAX_SETS) {
+				log_error("too many options");
+				return -EINVAL;
+			}
+			snprintf(buf[nbuf], sizeof(buf[nbuf]), "%s=%s", key, optarg);
+			o->sets[o->nsets++] = buf[nbuf++];
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_config(const struct options *o, struct strebm_config *cfg)
+{
+	char err[PATH_MAX + 256];
+	size_t i;
+
+	strebm_config_defaults(cfg);
+	if (o->config_file && strebm_config_load_file(cfg, o->config_file, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	for (i = 0; i < o->nsets; i++)
+		if (strebm_config_set(cfg, o->sets[i], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static size_t auto_window(unsigned rate)
+{
+	double target = 0.05 * (double)rate;
+	size_t T = 16;
+
+	while ((double)T * 1.5 < target && T < 65536)
+		T *= 2;
+	return T;
+}
+
+/* Fill the engine config from the configuration and the stream shape. */
+static int engine_config(const struct strebm_config *cfg, size_t M, unsigned rate,
+			 struct strebm_engine_config *ec)
+{
+	size_t K = cfg->sources ? (size_t)cfg->sources : M;
+	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate);
+	size_t H = cfg->hop ? (size_t)cfg->hop : T / 4;
+
+	if (K > M) {
+		log_error("%zu sources requested but the input has only %zu channel%s "
+			  "(the %s mode needs sources <= channels)", K, M, M == 1 ? "" : "s",
+			  strebm_mode_name((enum strebm_mode)cfg->mode));
+		return -EINVAL;
+	}
+	if (K > STREBM_MAX_SOURCES || M > STREBM_MAX_CHANNELS) {
+		log_error("at most %d sources and %d channels are supported", STREBM_MAX_SOURCES,
+			  STREBM_MAX_CHANNELS);
+		return -EINVAL;
+	}
+	if (T < 16) {
+		log_error("engine.window %zu is too short (at least 16 samples)", T);
+		return -EINVAL;
+	}
+	if (H > T) {
+		log_error("engine.hop %zu is longer than engine.window %zu", H, T);
+		return -EINVAL;
+	}
+	if ((size_t)cfg->bands > T) {
+		log_error("engine.bands %d exceeds engine.window %zu", cfg->bands, T);
+		return -EINVAL;
+	}
+	if ((size_t)cfg->reference_mic > M) {
+		log_error("engine.reference_mic %d but the input has %zu channels",
+			  cfg->reference_mic, M);
+		return -EINVAL;
+	}
+	strebm_engine_config_default(ec, M, K, T, H);
+	ec->mode = (enum strebm_mode)cfg->mode;
+	ec->kernel = (enum strebm_kernel)cfg->kernel;
+	ec->context = (size_t)cfg->context;
+	ec->bands = (size_t)cfg->bands;
+	ec->sweeps = (unsigned)cfg->sweeps;
+	ec->floor = cfg->floor;
+	ec->ref_mic = (size_t)cfg->reference_mic - 1;
+	ec->perm_guard = cfg->permutation_guard;
+	ec->ell_ordered = cfg->ordered_lengthscales;
+	ec->gauss_forget = cfg->gauss_forget;
+	return 0;
+}
+
+/* One pass over the file: count non-finite samples. */
+static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *info,
+		      size_t *bad_out)
+{
+	size_t chunk = 8192, done = 0, bad = 0, i;
+	double *buf = malloc(chunk * info->channels * sizeof(double));
+
+	if (!buf)
+		return -ENOMEM;
+	while (done < info->frames) {
+		long got = strebm_wav_in_read(in, buf, chunk);
+		if (got < 0) {
+			free(buf);
+			return (int)got;
+		}
+		if (got == 0)
+			break;
+		for (i = 0; i < chunk * info->channels; i++)
+			if (!isfinite(buf[i]))
+				bad++;
+		done += (size_t)got;
+	}
+	free(buf);
+	*bad_out = bad;
+	return strebm_wav_in_rewind(in);
+}
+
+static int ensure_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("output directory '%s' exists and is not a directory", dir);
+			return -ENOTDIR;
+		}
+	} else if (mkdir(dir, 0777) < 0) {
+		log_error("cannot create output directory '%s': %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		log_error("output directory '%s' is not writable: %s", dir, strerror(errno));
+		return -EACCES;
+	}
+	return 0;
+}
+
+static double wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int write_report(const char *path, const struct strebm_engine_config *ec,
+			const struct strebm_wav_info *info, double audio_s, double cpu_s,
+			const struct strebm_engine_status *st, size_t nonfinite_samples,
+			bool interrupted)
+{
+	FILE *f = fopen(path, "w");
+	size_t k;
+
+	if (!f) {
+		log_error("cannot write report '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	fprintf(f, "{\n  \"version\": \"%s\",\n  \"mode\": \"%s\",\n", STREBMD_VERSION,
+		strebm_mode_name(ec->mode));
+	fprintf(f, "  \"sample_rate\": %u,\n  \"channels\": %zu,\n  \"sources\": %zu,\n",
+		info->rate, ec->M, ec->K);
+	fprintf(f, "  \"window\": %zu,\n  \"hop\": %zu,\n  \"latency_samples\": %zu,\n", ec->T,
+		ec->H, ec->H);
+	fprintf(f, "  \"audio_seconds\": %.6f,\n  \"worker_cpu_seconds\": %.6f,\n  \"rtf\": %.6f,\n",
+		audio_s, cpu_s, audio_s > 0 ? cpu_s / audio_s : 0.0);
+	fprintf(f, "  \"hops\": %lu,\n  \"updates\": %lu,\n  \"permutation_fixes\": %lu,\n",
+		st->hops, st->updates, st->permutations);
+	fprintf(f, "  \"nonfinite_samples\": %zu,\n  \"interrupted\": %s,\n", nonfinite_samples,
+		interrupted ? "true" : "false");
+	fprintf(f, "  \"lengthscales_samples\": [");
+	for (k = 0; k < ec->K; k++)
+		fprintf(f, "%s%.6g", k ? ", " : "", st->ell[k]);
+	fprintf(f, "]\n}\n");
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int run_file(const struct options *o, const struct strebm_config *cfg)
+{
+	struct strebm_wav_in *in = NULL;
+	struct strebm_wav_out *out = NULL;
+	struct strebmd_worker *w = NULL;
+	struct strebm_wav_info info;
+	struct strebm_engine_config ec;
+	struct strebm_engine_status st;
+	double *xin = NULL, *yout = NULL, t_last = 0.0, audio_s;
+	size_t done = 0, bad = 0;
+	bool progress, interrupted = false;
+	char err[PATH_MAX + 256];
+	int ret = -EINVAL;
+
+	if (!o->input) {
+		log_error("the file backend needs --input FILE");
+		return -EINVAL;
+	}
+	if (!o->output_dir) {
+		log_error("the file backend needs --output-dir DIR");
+		return -EINVAL;
+	}
+	in = strebm_wav_in_open(o->input, &info, err, sizeof(err));
+	if (!in) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (engine_config(cfg, info.channels, info.rate, &ec) < 0)
+		goto out;
+	if (scan_input(in, &info, &bad) < 0) {
+		log_error("cannot read '%s'", o->input);
+		goto out;
+	}
+	if (bad * 100 > info.frames * info.channels) {
+		log_error("'%s' has %zu non-finite samples (%.1f%%): too many to repair", o->input,
+			  bad, 100.0 * (double)bad / (double)(info.frames * info.channels));
+		goto out;
+	}
+	if (bad)
+		log_warn("'%s' has %zu non-finite samples; they are replaced by silence", o->input,
+			 bad);
+	if (ensure_dir(o->output_dir) < 0)
+		goto out;
+	w = strebmd_worker_create(&ec);
+	xin = calloc(ec.M * ec.H, sizeof(double));
+	yout = calloc(ec.K * ec.H, sizeof(double));
+	if (!w || !xin || !yout) {
+		log_error("cannot create the engine (out of memory?)");
+		ret = -ENOMEM;
+		goto out;
+	}
+	out = strebm_wav_out_open(o->output_dir, ec.K, info.rate, err, sizeof(err));
+	if (!out) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (!o->quiet)
+		log_info("%s: %zu channels, %u Hz, %.2f s; %s mode, %zu sources, window %zu, "
+			 "hop %zu (latency %.1f ms)", o->input, info.channels, info.rate,
+			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K, ec.T,
+			 ec.H, 1000.0 * (double)ec.H / info.rate);
+	progress = !o->quiet && isatty(STDERR_FILENO) && info.frames > 10 * (size_t)info.rate;
+	while (done < info.frames && !stop_requested) {
+		long got = strebm_wav_in_read(in, xin, ec.H);
+		size_t n;
+		if (got < 0) {
+			log_error("read error on '%s'", o->input);
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n = (size_t)got;
+		if (strebmd_worker_hop(w, xin, yout) < 0) {
+			log_error("engine failure");
+			goto out;
+		}
+		if (strebm_wav_out_write(out, yout, ec.H, n) < 0) {
+			log_error("write error in '%s'", o->output_dir);
+			goto out;
+		}
+		done += n;
+		if (progress && wall() - t_last > 0.5) {
+			t_last = wall();
+			fprintf(stderr, "\rstrebmd: %3.0f%% (%.1f / %.1f s)",
+				100.0 * (double)done / (double)info.frames,
+				(double)done / info.rate, (double)info.frames / info.rate);
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\r%60s\r", "");
+	interrupted = stop_requested;
+	if (strebm_wav_out_close(out) < 0) {
+		out = NULL;
+		log_error("could not complete the output files in '%s'", o->output_dir);
+		goto out;
+	}
+	out = NULL;
+	audio_s = (double)done / info.rate;
+	strebm_engine_get_status(strebmd_worker_engine(w), &st);
+	if (o->report && write_report(o->report, &ec, &info, audio_s,
+				      strebmd_worker_cpu_seconds(w), &st, bad, interrupted) < 0)
+		goto out;
+	if (!o->quiet) {
+		if (interrupted)
+			log_info("stopped by signal after %.2f s of audio; the files hold what was done",
+				 audio_s);
+		log_info("wrote %zu sources to %s/source_1.wav .. source_%zu.wav "
+			 "(%.2f s of audio, worker %.3f s CPU, real-time factor %.4f)", ec.K,
+			 o->output_dir, ec.K, audio_s, strebmd_worker_cpu_seconds(w),
+			 audio_s > 0 ? strebmd_worker_cpu_seconds(w) / audio_s : 0.0);
+	}
+	ret = 0;
+out:
+	strebm_wav_out_close(out);
+	free(yout);
+	free(xin);
+	strebmd_worker_destroy(w);
+	strebm_wav_in_close(in);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt;
+	struct strebm_config cfg;
+	struct sigaction sa;
+	int ret;
+
+	if (parse_args(argc, argv, &opt, &cfg) < 0)
+		return 1;
+	if (opt.print_config) {
+		strebm_config_write_example(stdout);
+		return 0;
+	}
+	if (load_config(&opt, &cfg) < 0)
+		return 1;
+	if (opt.check_config) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	strebmd_log_set_level(opt.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	openblas_set_num_threads(1);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	if (!strcmp(opt.backend, "file")) {
+		ret = run_file(&opt, &cfg);
+	} else if (!strcmp(opt.backend, "jack") || !strcmp(opt.backend, "portaudio")) {
+		log_error("backend '%s' is not available in this build (use --backend file)",
+			  opt.backend);
+		ret = -ENOTSUP;
+	} else {
+		log_error("unknown backend '%s' (file, jack, portaudio)", opt.backend);
+		ret = -EINVAL;
+	}
+	return ret < 0 ? 1 : 0;
+}
