@@ -44,6 +44,7 @@ struct strebm_engine {
 	double *Dprev;   /* K x M demixing used at the end of the last hop */
 	double *Dcur;    /* K x M */
 	double *ya, *yb; /* K x H guard scratch */
+	double *Did;     /* K x M identity (bypass) */
 
 	double gain[STREBM_MAX_SOURCES];      /* current linear gains */
 	double gain_db[STREBM_MAX_SOURCES];   /* targets */
@@ -95,7 +96,7 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	struct strebm_linear_config lc;
 	size_t M, K, T, H, k;
 
-	if (!cfg || cfg->H < 1 || cfg->H > cfg->T || (unsigned)cfg->mode >= STREBM_MODE_COUNT ||
+	if (!cfg || cfg->H < 1 || cfg->H > cfg->T || (cfg->bypass && cfg->K != cfg->M) || (unsigned)cfg->mode >= STREBM_MODE_COUNT ||
 	    (unsigned)cfg->kernel >= STREBM_KERNEL_COUNT || cfg->ref_mic >= cfg->M ||
 	    !(cfg->gauss_forget > 0.0 && cfg->gauss_forget <= 1.0))
 		return NULL;
@@ -118,11 +119,14 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	e->Dcur = calloc(K * M, sizeof(double));
 	e->ya = calloc(K * H, sizeof(double));
 	e->yb = calloc(K * H, sizeof(double));
+	e->Did = calloc(K * M, sizeof(double));
+	if (!e->Did)
+		goto fail;
+	for (k = 0; k < K && k < M; k++)
+		e->Did[k * M + k] = 1.0;
 	if (!e->lin || !e->gauss || !e->xw || !e->zw || !e->hop || !e->zhop || !e->Dprev ||
-	    !e->Dcur || !e->ya || !e->yb) {
-		strebm_engine_destroy(e);
-		return NULL;
-	}
+	    !e->Dcur || !e->ya || !e->yb)
+		goto fail;
 	for (k = 0; k < K; k++) {
 		e->gain[k] = 1.0;
 		e->gain_db[k] = 0.0;
@@ -130,6 +134,9 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	e->mode = e->next_mode = cfg->mode;
 	strebm_engine_reset(e);
 	return e;
+fail:
+	strebm_engine_destroy(e);
+	return NULL;
 }
 
 void strebm_engine_destroy(struct strebm_engine *e)
@@ -139,7 +146,7 @@ void strebm_engine_destroy(struct strebm_engine *e)
 	strebm_linear_destroy(e->lin);
 	strebm_gauss_destroy(e->gauss);
 	free(e->xw); free(e->zw); free(e->hop); free(e->zhop);
-	free(e->Dprev); free(e->Dcur); free(e->ya); free(e->yb);
+	free(e->Dprev); free(e->Dcur); free(e->ya); free(e->yb); free(e->Did);
 	free(e);
 }
 
@@ -301,6 +308,11 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 	if (bad)
 		e->nonfinite++;
 	push(e->xw, e->hop, M, T, H);
+	if (e->cfg.bypass) {
+		x = e->hop;
+		D = e->Did;
+		goto output;
+	}
 	if (e->mode == STREBM_MODE_NONLINEAR) {
 		strebm_gauss_process(e->gauss, e->hop, H, e->zhop);
 		push(e->zw, e->zhop, M, T, H);
@@ -319,6 +331,7 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 	if (e->have_prev && e->cfg.perm_guard && K > 1)
 		guard(e, x);
 	D = strebm_linear_demix(e->lin);
+output:
 	if (!e->have_prev) {
 		memcpy(e->Dprev, D, K * M * sizeof(double));
 		e->have_prev = true;

@@ -52,6 +52,8 @@ struct strebm_engine_config {
 	bool ell_ordered;         /* canonical length-scale order */
 	bool perm_guard;          /* permutation guard on the new hop */
 	double gauss_forget;      /* nonlinear: marginal histogram forgetting per hop */
+	bool bypass;              /* identity demixing (K == M), no solver: a dry
+				   * passthrough through the same window path */
 };
 
 /** Defaults for M channels, K sources, window T and hop H. */

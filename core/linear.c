@@ -71,7 +71,7 @@ void strebm_linear_config_default(struct strebm_linear_config *cfg, size_t M, si
 	cfg->maxstep = 0.3;
 	cfg->settle = 0.02;
 	cfg->settle_after = 50;
-	cfg->ell_every = 1;
+	cfg->ell_every = 2;
 	cfg->ell_lo = 0.3;
 	cfg->ell_hi = (double)T / 8.0;
 	cfg->ell_init_lo = 1.0;

@@ -1,0 +1,112 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Integration test of strebmd's file mode: separation quality on shared data
+# sets (SI-SDR thresholds), output format, and every bad-input class.
+#   filemode.sh STREBMD STREBM_SCORE SHARED_DATA
+set -u
+STREBMD=$1
+SCORE=$2
+DATA=$3
+PY=/usr/bin/python3
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+[ -d "$DATA/linear_k2_16k" ] || { echo "shared data not found at $DATA"; exit 1; }
+
+# --- separation with thresholds (median SI-SDR improvement, first second skipped)
+# measured (debugoptimized): linear_k2_16k 33.8, linear_k4_16k 39.5,
+# linear_k3_48k 41.6, nonlinear_tanh_k2_16k 14.3 dB.
+check_set() { # set mode min_db
+	out="$TMP/$1"
+	if ! "$STREBMD" -q --backend file --input "$DATA/$1/mix.wav" --output-dir "$out" \
+		--mode "$2" --report "$out.json" 2>"$TMP/err"; then
+		fail "$1 ($2): strebmd failed: $(cat "$TMP/err")"
+		return
+	fi
+	med=$("$SCORE" "$DATA/$1/mix.wav" "$DATA/$1/refs" "$out" | sed -n 's/^median SI-SDR improvement: \([-0-9.]*\) dB.*/\1/p')
+	if [ -z "$med" ]; then
+		fail "$1: scoring failed"
+	elif awk -v m="$med" -v t="$3" 'BEGIN { exit !(m >= t) }'; then
+		pass "$1 ($2): median SI-SDR improvement $med dB >= $3"
+	else
+		fail "$1 ($2): median SI-SDR improvement $med dB < $3"
+	fi
+}
+check_set linear_k2_16k linear 25
+check_set linear_k4_16k linear 25
+check_set linear_k3_48k linear 25
+check_set nonlinear_tanh_k2_16k nonlinear 10
+
+# --- output format: float WAV, input rate and length, one file per source
+if $PY - "$DATA/linear_k3_48k/mix.wav" "$TMP/linear_k3_48k" <<'PYEOF'
+import sys, soundfile as sf
+mix = sf.info(sys.argv[1])
+for k in range(1, 4):
+    o = sf.info('%s/source_%d.wav' % (sys.argv[2], k))
+    assert o.samplerate == mix.samplerate, (o.samplerate, mix.samplerate)
+    assert o.frames == mix.frames, (o.frames, mix.frames)
+    assert o.channels == 1 and o.subtype == 'FLOAT', (o.channels, o.subtype)
+PYEOF
+then pass "outputs are mono float WAV at the input rate and length"; else fail "output format"; fi
+grep -q '"latency_samples": 512' "$TMP/linear_k3_48k.json" && grep -q '"rtf"' "$TMP/linear_k3_48k.json" \
+	&& pass "report has latency (one hop) and rtf" || fail "report content"
+
+# --- bad inputs: exit 1, one clear line, nothing else breaks
+expect_fail() { # name pattern args...
+	name=$1; pat=$2; shift 2
+	if "$STREBMD" "$@" >"$TMP/out" 2>"$TMP/err"; then
+		fail "$name: exit status 0"
+		return
+	fi
+	if grep -qi -- "$pat" "$TMP/err" && [ "$(wc -l <"$TMP/err")" -le 2 ]; then
+		pass "$name: $(head -n1 "$TMP/err")"
+	else
+		fail "$name: message not as expected: $(cat "$TMP/err")"
+	fi
+}
+expect_fail "missing file" "cannot open" --input "$TMP/nope.wav" --output-dir "$TMP/o1"
+echo "this is not audio" >"$TMP/text.wav"
+expect_fail "non-audio file" "cannot open" --input "$TMP/text.wav" --output-dir "$TMP/o2"
+# a RIFF/WAVE header that declares zero channels
+printf 'RIFF\044\000\000\000WAVEfmt \020\000\000\000\001\000\000\000\200\076\000\000\000\175\000\000\002\000\020\000data\000\000\000\000' >"$TMP/zero.wav"
+expect_fail "zero channels" "channel\|cannot open" --input "$TMP/zero.wav" --output-dir "$TMP/o3"
+expect_fail "K > M in linear mode" "sources" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o4" --sources 3
+touch "$TMP/afile"
+expect_fail "unwritable output directory" "output directory" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/afile/sub"
+expect_fail "no input" "needs --input" --output-dir "$TMP/o5"
+expect_fail "unknown option" "unknown" --frobnicate
+expect_fail "bad --set key" "unknown key" --set engine.nope=1 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+expect_fail "bad --set value" "out of range" --set engine.context=0 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+expect_fail "bad mode" "unknown value" --mode cubic --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+expect_fail "bad kernel" "unknown value" --kernel sinc --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+expect_fail "unknown backend" "unknown backend" --backend alsa
+[ ! -e "$TMP/o4" ] && [ ! -e "$TMP/o6" ] && pass "failed runs left no output behind" || fail "failed runs created outputs"
+
+# non-finite samples: a few are repaired (warning), a dead channel is refused
+$PY - "$DATA/linear_k2_16k/mix.wav" "$TMP" <<'PYEOF'
+import sys, numpy as np, soundfile as sf
+x, fs = sf.read(sys.argv[1], always_2d=True)
+y = x.copy(); y[1000:1010, 0] = np.nan; y[5000, 1] = np.inf
+sf.write(sys.argv[2] + '/fewnan.wav', y, fs, subtype='FLOAT')
+z = x.copy(); z[:, 1] = np.nan
+sf.write(sys.argv[2] + '/deadnan.wav', z, fs, subtype='FLOAT')
+PYEOF
+if "$STREBMD" -q --input "$TMP/fewnan.wav" --output-dir "$TMP/few" 2>"$TMP/err" && grep -q "non-finite" "$TMP/err" \
+	&& $PY -c "import sys,numpy as np,soundfile as sf; assert all(np.isfinite(sf.read('$TMP/few/source_%d.wav'%k)[0]).all() for k in (1,2))"; then
+	pass "a few non-finite samples: repaired with a warning, finite output"
+else
+	fail "a few non-finite samples: $(cat "$TMP/err")"
+fi
+expect_fail "non-finite samples it cannot repair" "non-finite" --input "$TMP/deadnan.wav" --output-dir "$TMP/o7"
+
+# --- help and version
+"$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do
+	grep -q -- "$o" "$TMP/help" || fail "--help does not document $o"
+done && pass "--help documents every option"
+"$STREBMD" --version | grep -q '^strebmd [0-9]' && pass "--version" || fail "--version"
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/* Check suite: core/engine (streaming window engine). */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "metrics.h"
+#include "testutil.h"
+
+/* Feed n samples of X (M x n) hop by hop, collect Y (K x n). */
+static void run(struct strebm_engine *e, const double *X, size_t M, size_t K, size_t H,
+		size_t n, double *Y)
+{
+	double *in = malloc(M * H * sizeof(double)), *out = malloc(K * H * sizeof(double));
+	size_t start, m, k;
+
+	for (start = 0; start + H <= n; start += H) {
+		for (m = 0; m < M; m++)
+			memcpy(in + m * H, X + m * n + start, H * sizeof(double));
+		ck_assert_int_eq(strebm_engine_process(e, in, out), 0);
+		for (k = 0; k < K; k++)
+			memcpy(Y + k * n + start, out + k * H, H * sizeof(double));
+	}
+	free(in);
+	free(out);
+}
+
+START_TEST(test_identity_perfect_reconstruction)
+{
+	/* hop sizes that do and do not divide the window */
+	static const size_t hops[] = { 256, 100, 1, 1024 };
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	size_t M = 3, H = hops[_i], n = H * (4096 / H), i;
+	double *X = malloc(M * n * sizeof(double)), *Y = malloc(M * n * sizeof(double));
+	struct test_rng r = { 99 };
+
+	for (i = 0; i < M * n; i++)
+		X[i] = test_rng_normal(&r);
+	strebm_engine_config_default(&cfg, M, M, 1024, H);
+	cfg.bypass = true;
+	e = strebm_engine_create(&cfg);
+	ck_assert_ptr_nonnull(e);
+	run(e, X, M, M, H, n, Y);
+	for (i = 0; i < M * n; i++)
+		ck_assert_double_eq_tol(Y[i], X[i], 1e-12);
+	ck_assert_uint_eq(strebm_engine_latency(e), H);
+	strebm_engine_destroy(e);
+	free(X);
+	free(Y);
+}
+END_TEST
+
+START_TEST(test_separates_and_no_clicks)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	size_t M = 2, K = 2, n = 64000, H = 128, s0 = 16000, k, t, perm[2];
+	double A[4] = { 1.0, 0.7, -0.6, 1.0 }, sdr[2], maxjump = 0.0, maxstep = 0.0;
+	double *S = malloc(K * n * sizeof(double)), *X = malloc(M * n * sizeof(double));
+	double *Y = malloc(K * n * sizeof(double));
+
+	test_make_source(S, n, 1.2, 11);
+	test_make_source(S + n, n, 15.0, 12);
+	for (t = 0; t < n; t++) {
+		X[t] = A[0] * S[t] + A[1] * S[n + t];
+		X[n + t] = A[2] * S[t] + A[3] * S[n + t];
+	}
+	strebm_engine_config_default(&cfg, M, K, 512, H);
+	e = strebm_engine_create(&cfg);
+	run(e, X, M, K, H, n, Y);
+	for (k = 0; k < K; k++) {
+		memmove(S + k * (n - s0), S + k * n + s0, (n - s0) * sizeof(double));
+		memmove(Y + k * (n - s0), Y + k * n + s0, (n - s0) * sizeof(double));
+	}
+	ck_assert_int_eq(strebm_match_sources(S, Y, K, n - s0, perm, sdr), 0);
+	for (k = 0; k < K; k++)
+		ck_assert_msg(sdr[k] > 20.0, "source %zu: SI-SDR %.1f dB", k, sdr[k]);
+	/* click-free: no jump at hop boundaries larger than inside hops */
+	for (k = 0; k < K; k++)
+		for (t = 1; t < n - s0; t++) {
+			double d = fabs(Y[k * (n - s0) + t] - Y[k * (n - s0) + t - 1]);
+			if ((t + s0) % H == 0)
+				maxjump = fmax(maxjump, d);
+			else
+				maxstep = fmax(maxstep, d);
+		}
+	ck_assert_msg(maxjump <= maxstep, "boundary jump %.3g > in-hop step %.3g", maxjump, maxstep);
+	strebm_engine_destroy(e);
+	free(S); free(X); free(Y);
+}
+END_TEST
+
+START_TEST(test_nonfinite_input)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	struct strebm_engine_status st;
+	size_t M = 2, H = 128, i, h;
+	double in[2 * 128], out[2 * 128];
+	struct test_rng r = { 5 };
+
+	strebm_engine_config_default(&cfg, M, M, 512, H);
+	e = strebm_engine_create(&cfg);
+	for (h = 0; h < 200; h++) {
+		for (i = 0; i < M * H; i++)
+			in[i] = test_rng_normal(&r);
+		if (h >= 50 && h < 60) {
+			in[3] = NAN;
+			in[H + 7] = INFINITY;
+		}
+		ck_assert_int_eq(strebm_engine_process(e, in, out), 0);
+		for (i = 0; i < M * H; i++)
+			ck_assert_msg(isfinite(out[i]), "hop %zu: non-finite output", h);
+	}
+	strebm_engine_get_status(e, &st);
+	ck_assert_uint_eq(st.nonfinite, 10);
+	ck_assert_uint_eq(st.hops, 200);
+	ck_assert(st.ready);
+	strebm_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(test_gain_mute_ramp)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	size_t M = 2, H = 64, i;
+	double in[2 * 64], out[2 * 64], ref[2 * 64];
+
+	strebm_engine_config_default(&cfg, M, M, 256, H);
+	cfg.bypass = true;
+	e = strebm_engine_create(&cfg);
+	for (i = 0; i < M * H; i++)
+		in[i] = 1.0;
+	strebm_engine_process(e, in, ref);
+	ck_assert_int_eq(strebm_engine_set_mute(e, 1, true), 0);
+	ck_assert_int_eq(strebm_engine_set_gain(e, 0, -6.0), 0);
+	strebm_engine_process(e, in, out);
+	/* ramps: start at the old gain, move monotonically towards the new */
+	ck_assert_double_eq_tol(out[0], 1.0, 1e-12);
+	ck_assert_double_eq_tol(out[H], 1.0, 1e-12);
+	for (i = 1; i < H; i++) {
+		ck_assert(out[i] <= out[i - 1]);
+		ck_assert(out[H + i] <= out[H + i - 1]);
+	}
+	strebm_engine_process(e, in, out);
+	ck_assert_double_eq_tol(out[5], pow(10.0, -6.0 / 20.0), 1e-12);
+	ck_assert_double_eq_tol(out[H + 5], 0.0, 1e-12);
+	ck_assert_int_eq(strebm_engine_set_gain(e, 2, 0.0), -EINVAL);
+	ck_assert_int_eq(strebm_engine_set_gain(e, 0, NAN), -EINVAL);
+	ck_assert_int_eq(strebm_engine_set_mute(e, 5, true), -EINVAL);
+	strebm_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(test_freeze_and_reset)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	struct strebm_engine_status st;
+	size_t M = 2, H = 128, i, h;
+	double in[2 * 128], out[2 * 128];
+	struct test_rng r = { 8 };
+
+	strebm_engine_config_default(&cfg, M, M, 512, H);
+	e = strebm_engine_create(&cfg);
+	for (h = 0; h < 20; h++) {
+		for (i = 0; i < M * H; i++)
+			in[i] = test_rng_normal(&r);
+		strebm_engine_process(e, in, out);
+	}
+	strebm_engine_freeze(e, true);
+	strebm_engine_get_status(e, &st);
+	ck_assert(st.frozen);
+	strebm_engine_reset(e);
+	strebm_engine_get_status(e, &st);
+	ck_assert(!st.ready);
+	strebm_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(test_names_and_misuse)
+{
+	struct strebm_engine_config cfg;
+	enum strebm_mode m;
+
+	ck_assert_int_eq(strebm_mode_from_name("nonlinear", &m), 0);
+	ck_assert_int_eq(m, STREBM_MODE_NONLINEAR);
+	ck_assert_str_eq(strebm_mode_name(STREBM_MODE_LINEAR), "linear");
+	ck_assert_int_eq(strebm_mode_from_name("cubic", &m), -EINVAL);
+	ck_assert_ptr_null(strebm_mode_name(STREBM_MODE_COUNT));
+	strebm_engine_config_default(&cfg, 2, 2, 512, 1024);
+	ck_assert_ptr_null(strebm_engine_create(&cfg)); /* H > T */
+	strebm_engine_config_default(&cfg, 2, 3, 512, 128);
+	ck_assert_ptr_null(strebm_engine_create(&cfg)); /* K > M */
+	strebm_engine_config_default(&cfg, 3, 2, 512, 128);
+	cfg.bypass = true;
+	ck_assert_ptr_null(strebm_engine_create(&cfg)); /* bypass needs K == M */
+	ck_assert_ptr_null(strebm_engine_create(NULL));
+	ck_assert_int_eq(strebm_engine_process(NULL, NULL, NULL), -EINVAL);
+	strebm_engine_destroy(NULL);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, test_identity_perfect_reconstruction, 0, 4);
+	tcase_add_test(tc, test_separates_and_no_clicks);
+	tcase_add_test(tc, test_nonfinite_input);
+	tcase_add_test(tc, test_gain_mute_ramp);
+	tcase_add_test(tc, test_freeze_and_reset);
+	tcase_add_test(tc, test_names_and_misuse);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(engine_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
