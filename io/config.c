@@ -117,15 +117,21 @@ static int parse_value(struct strebm_config *c, const struct schema *s, const ch
 		snprintf(err, errlen, "%s: %s.%s: '%s' is not a boolean (true/false)", origin,
 			 s->section, s->key, value);
 		return -EINVAL;
-	case T_ENUM:
+	case T_ENUM: {
+		char list[128] = "";
 		for (i = 0; s->names[i]; i++)
 			if (!strcmp(value, s->names[i])) {
 				*(int *)p = (int)i;
 				return 0;
 			}
-		snprintf(err, errlen, "%s: %s.%s: unknown value '%s'", origin, s->section,
-			 s->key, value);
+		for (i = 0; s->names[i]; i++) {
+			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+			strncat(list, s->names[i], sizeof(list) - strlen(list) - 1);
+		}
+		snprintf(err, errlen, "%s: %s.%s: unknown value '%s' (one of: %s)", origin,
+			 s->section, s->key, value, list);
 		return -EINVAL;
+	}
 	}
 	return -EINVAL;
 }
