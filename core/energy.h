@@ -26,12 +26,13 @@
  * @param ell       length-scale in samples (> 0)
  * @param eps       jitter (> 0)
  * @param s         signal, T values
- * @param T         length (>= 1)
+ * @param T         length (1 ... 8192)
  * @param energy    out: E (required)
  * @param grad_s    out: dE/ds, T values (may be NULL)
  * @param grad_logl out: dE/dlog(ell) (may be NULL)
- * @return 0, -EINVAL on bad arguments, -ENOMEM, or -EDOM when K is not
- *         positive definite.
+ * @return 0, -EINVAL on bad arguments (unknown kind, ell or eps not finite
+ *         and > 0, s or energy NULL, T out of range), -ENOMEM, or -EDOM
+ *         when K is not positive definite. Outputs are untouched on error.
  */
 int strebm_energy_exact(enum strebm_kernel kind, double ell, double eps,
 			const double *s, size_t T, double *energy,
@@ -51,19 +52,22 @@ void strebm_dct_energy_destroy(struct strebm_dct_energy *e);
 
 /**
  * Set kernel, length-scale and jitter: recomputes lambda_j and
- * dlambda_j/dlog(ell). @return 0 or -EINVAL.
+ * dlambda_j/dlog(ell) (T spectrum evaluations, bounded time). Until the first
+ * successful call the object models white unit-variance noise (lambda = 1).
+ * @return 0, or -EINVAL (e NULL, unknown kind, ell or eps not finite and
+ *         > 0); the previous setting is kept on error.
  */
 int strebm_dct_energy_set(struct strebm_dct_energy *e, enum strebm_kernel kind,
 			  double ell, double eps);
 
-/** lambda_j (T values) for the current setting; owned by e. */
+/** lambda_j (T values) for the current setting; owned by e; NULL if e is. */
 const double *strebm_dct_energy_lambda(const struct strebm_dct_energy *e);
 
 /**
  * Evaluate the energy of s (T values).
  * @param grad_s    out: dE/ds (T values; may alias s; may be NULL)
  * @param grad_logl out: dE/dlog(ell) (may be NULL)
- * @return E.
+ * @return E; NaN (and *grad_logl = NaN) if e or s is NULL.
  */
 double strebm_dct_energy_eval(struct strebm_dct_energy *e, const double *s,
 			      double *grad_s, double *grad_logl);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "gaussianize.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct strebm_gauss {
 	double *hist;   /* M x bins plain weights (for in-bin interpolation) */
 	double *total;  /* M */
 	double w;       /* weight of the next sample (grows as 1/forget^n) */
+	enum strebm_gauss_target target;
 };
 
 struct strebm_gauss *strebm_gauss_create(size_t M, size_t bins, double forget)
@@ -28,6 +30,7 @@ struct strebm_gauss *strebm_gauss_create(size_t M, size_t bins, double forget)
 	g->M = M;
 	g->bins = bins;
 	g->forget = forget;
+	g->target = STREBM_GAUSS_MIXED;
 	g->tree = calloc(M * bins, sizeof(double));
 	g->hist = calloc(M * bins, sizeof(double));
 	g->total = calloc(M, sizeof(double));
@@ -103,6 +106,30 @@ static void rescale(struct strebm_gauss *g)
 	g->w = 1.0;
 }
 
+int strebm_gauss_set_target(struct strebm_gauss *g, enum strebm_gauss_target target)
+{
+	if (!g || (unsigned)target >= STREBM_GAUSS_COUNT)
+		return -EINVAL;
+	g->target = target;
+	return 0;
+}
+
+/* Quantile function of the target marginal at p in (0, 1). */
+static double quantile(enum strebm_gauss_target target, double p)
+{
+	/* unit-variance Laplace: scale 1/sqrt(2) */
+	double lap = (p < 0.5 ? log(2.0 * p) : -log(2.0 * (1.0 - p))) * M_SQRT1_2;
+
+	switch (target) {
+	case STREBM_GAUSS_LAPLACE:
+		return lap;
+	case STREBM_GAUSS_MIXED:
+		return 0.5 * (strebm_norm_ppf(p) + lap);
+	default:
+		return strebm_norm_ppf(p);
+	}
+}
+
 void strebm_gauss_process(struct strebm_gauss *g, const double *x, size_t n, double *z)
 {
 	size_t m, t, B = g->bins;
@@ -148,7 +175,7 @@ void strebm_gauss_process(struct strebm_gauss *g, const double *x, size_t n, dou
 				p = lo;
 			if (p > hi)
 				p = hi;
-			z[m * n + t] = strebm_norm_ppf(p);
+			z[m * n + t] = quantile(g->target, p);
 		}
 	}
 }

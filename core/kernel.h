@@ -45,7 +45,9 @@ double strebm_kernel_dlogl(enum strebm_kernel kind, double tau, double ell);
 /**
  * Discrete-time spectrum f(omega) = sum_h k(h) e^{-i omega h} of the sampled
  * kernel, omega in rad/sample within [0, pi]. Aliasing is included: Matérn 1/2
- * uses the exact AR(1) form, the others a short alias sum.
+ * uses the exact AR(1) form; RBF a short lag or alias sum; Matérn 3/2 and 5/2
+ * the exact closed form for ell < 8 and a short alias sum with an
+ * Euler-Maclaurin tail above (see kernel.c).
  */
 double strebm_kernel_psd(enum strebm_kernel kind, double omega, double ell);
 

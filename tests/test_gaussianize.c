@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Check suite: core/gaussianize (streaming marginal Gaussianization). */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -36,6 +37,8 @@ START_TEST(test_undoes_saturation)
 	struct strebm_gauss *gs = strebm_gauss_create(1, 4096, 0.9995);
 
 	ck_assert_ptr_nonnull(gs);
+	ck_assert_int_eq(strebm_gauss_set_target(gs, STREBM_GAUSS_NORMAL), 0);
+	ck_assert_int_eq(strebm_gauss_set_target(gs, STREBM_GAUSS_COUNT), -EINVAL);
 	for (i = 0; i < n; i++) {
 		g[i] = test_rng_normal(&r);
 		x[i] = 0.9 * tanh(3.0 * 0.3 * g[i]);
