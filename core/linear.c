@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "linear.h"
 
-#include <cblas.h>
 #include <errno.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +40,7 @@ struct strebm_linear {
 	double *tmpKM;     /* K x M */
 	double *tmpMM;     /* M x M */
 	double *eigw;      /* max(M,K) eigenvalues */
-	double *eigwork;
-	lapack_int lwork;
+	double *eigwork;   /* mx x mx eigenvectors scratch */
 	double *fa, *fb, *fd, *ga, *gb, *gd; /* N per-frame scalars */
 	double *pw;        /* N x B band powers of one source */
 
@@ -115,8 +112,6 @@ struct strebm_linear *strebm_linear_create(const struct strebm_linear_config *cf
 {
 	struct strebm_linear *l;
 	size_t M, K, T, N, B, b, mx;
-	double q;
-
 	if (!cfg || !config_valid(cfg))
 		return NULL;
 	l = calloc(1, sizeof(*l));
@@ -161,12 +156,7 @@ struct strebm_linear *strebm_linear_create(const struct strebm_linear_config *cf
 	    !l->ga || !l->gb || !l->gd || !l->pw)
 		goto fail;
 
-	/* workspace query for dsyev at the largest size we use */
-	if (LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)mx, l->tmpMM,
-			       (lapack_int)mx, l->eigw, &q, -1) != 0)
-		goto fail;
-	l->lwork = (lapack_int)q + 1;
-	l->eigwork = zalloc((size_t)l->lwork, sizeof(double));
+	l->eigwork = zalloc(mx * mx, sizeof(double));
 	if (!l->eigwork)
 		goto fail;
 
@@ -252,13 +242,88 @@ void strebm_linear_reset(struct strebm_linear *l)
 	}
 }
 
-/* Symmetric eigen-decomposition of the n x n matrix a (overwritten by the
- * eigenvectors, column-major: column i is eigenvector i; eigenvalues
- * ascending in w). */
+/*
+ * Symmetric eigen-decomposition of the n x n matrix a (n <= 64): cyclic
+ * Jacobi rotations. On return a holds the eigenvectors column-major (column i
+ * is eigenvector i) and w the eigenvalues in ascending order.
+ *
+ * Not LAPACK: OpenBLAS takes a mutex in its buffer pool on every call
+ * (dsyev -> dsymv -> blas_memory_alloc), which the worker must not do, and
+ * these matrices are at most K x K or M x M. tests/test_rtsafe.c checks it.
+ */
 static int eigh(struct strebm_linear *l, double *a, size_t n, double *w)
 {
-	return LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)n, a,
-				  (lapack_int)n, w, l->eigwork, l->lwork) == 0 ? 0 : -EDOM;
+	double *v = l->eigwork; /* n x n, column-major */
+	size_t i, j, p, q, sweep;
+
+	for (i = 0; i < n * n; i++)
+		v[i] = 0.0;
+	for (i = 0; i < n; i++)
+		v[i + i * n] = 1.0;
+	/* a is symmetric: use it in place (column-major == row-major) */
+	for (sweep = 0; sweep < 60; sweep++) {
+		double off = 0.0, diag = 0.0;
+		for (p = 0; p < n; p++) {
+			diag += a[p + p * n] * a[p + p * n];
+			for (q = p + 1; q < n; q++)
+				off += a[p + q * n] * a[p + q * n];
+		}
+		if (!isfinite(off) || !isfinite(diag))
+			return -EDOM;
+		if (off <= 1e-30 * diag || off == 0.0)
+			break;
+		for (p = 0; p < n; p++)
+			for (q = p + 1; q < n; q++) {
+				double apq = a[p + q * n], app, aqq, theta, t, c, s;
+				if (apq == 0.0)
+					continue;
+				app = a[p + p * n];
+				aqq = a[q + q * n];
+				theta = (aqq - app) / (2.0 * apq);
+				t = (theta >= 0.0 ? 1.0 : -1.0) /
+				    (fabs(theta) + sqrt(theta * theta + 1.0));
+				c = 1.0 / sqrt(t * t + 1.0);
+				s = t * c;
+				for (i = 0; i < n; i++) {
+					/* columns p, q of a */
+					double aip = a[i + p * n], aiq = a[i + q * n];
+					a[i + p * n] = c * aip - s * aiq;
+					a[i + q * n] = s * aip + c * aiq;
+				}
+				for (i = 0; i < n; i++) {
+					/* rows p, q of a */
+					double api = a[p + i * n], aqi = a[q + i * n];
+					a[p + i * n] = c * api - s * aqi;
+					a[q + i * n] = s * api + c * aqi;
+				}
+				for (i = 0; i < n; i++) {
+					double vip = v[i + p * n], viq = v[i + q * n];
+					v[i + p * n] = c * vip - s * viq;
+					v[i + q * n] = s * vip + c * viq;
+				}
+			}
+	}
+	for (i = 0; i < n; i++)
+		w[i] = a[i + i * n];
+	/* sort ascending (selection sort; n is small), moving vectors along */
+	for (i = 0; i < n; i++) {
+		size_t m = i;
+		for (j = i + 1; j < n; j++)
+			if (w[j] < w[m])
+				m = j;
+		if (m != i) {
+			double t = w[i];
+			w[i] = w[m];
+			w[m] = t;
+			for (p = 0; p < n; p++) {
+				t = v[p + i * n];
+				v[p + i * n] = v[p + m * n];
+				v[p + m * n] = t;
+			}
+		}
+	}
+	memcpy(a, v, n * n * sizeof(double));
+	return 0;
 }
 
 /* out (K x M) = S^-1/2 in, S = in C in^T (K x K): re-decorrelate in place. */
@@ -616,8 +681,16 @@ int strebm_linear_update(struct strebm_linear *l, const double *X, bool adapt)
 			memset(cb, 0, MM * sizeof(double));
 			continue;
 		}
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)M, (int)nb,
-			    1.0, l->xd + lo, (int)T, l->xd + lo, (int)T, 0.0, cb, (int)M);
+		/* plain loops, not BLAS: M x M x nb is tiny, and OpenBLAS takes a
+		 * mutex in its buffer pool on every level-3 call */
+		for (m = 0; m < M; m++)
+			for (n = m; n < M; n++) {
+				const double *a = l->xd + m * T + lo, *c = l->xd + n * T + lo;
+				double s = 0.0;
+				for (t = 0; t < nb; t++)
+					s += a[t] * c[t];
+				cb[m * M + n] = cb[n * M + m] = s;
+			}
 	}
 	for (k = 0; k < K; k++)
 		build_r(l, slot, k);

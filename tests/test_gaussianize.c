@@ -30,7 +30,7 @@ END_TEST
 START_TEST(test_undoes_saturation)
 {
 	/* x = tanh(3 g) of a Gaussian g: after warm-up, z is close to g */
-	size_t n = 200000, H = 256, h, i, tail = 50000;
+	size_t H = 256, n = 800 * H, h, i, tail = 50000;
 	double *g = malloc(n * sizeof(double)), *x = malloc(n * sizeof(double));
 	double *z = malloc(n * sizeof(double)), m = 0.0, v = 0.0, k4 = 0.0, c;
 	struct test_rng r = { 21 };
