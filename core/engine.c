@@ -52,7 +52,7 @@ struct strebm_engine {
 	bool have_prev;
 	bool frozen;
 
-	unsigned long hops, nonfinite, permutations;
+	unsigned long hops, nonfinite, permutations, breakdowns;
 };
 
 void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, size_t K,
@@ -314,7 +314,15 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 		goto output;
 	}
 	if (e->mode == STREBM_MODE_NONLINEAR) {
-		strebm_gauss_process(e->gauss, e->hop, H, e->zhop);
+		double en = 0.0;
+		for (m = 0; m < M * H; m++)
+			en += e->hop[m] * e->hop[m];
+		/* digital silence stays silence (a constant would Gaussianize to a
+		 * constant offset) */
+		if (en > 1e-20 * (double)(M * H))
+			strebm_gauss_process(e->gauss, e->hop, H, e->zhop);
+		else
+			memset(e->zhop, 0, M * H * sizeof(double));
 		push(e->zw, e->zhop, M, T, H);
 		x = e->zhop;
 		strebm_linear_update(e->lin, e->zw, !e->frozen);
@@ -351,6 +359,15 @@ output:
 		e->gain[k] = g1;
 	}
 	memcpy(e->Dprev, D, K * M * sizeof(double));
+	for (t = 0; t < K * H; t++)
+		if (!isfinite(out[t]) || fabs(out[t]) > 1e6) {
+			/* never emit garbage: silence this hop and start the model again */
+			memset(out, 0, K * H * sizeof(double));
+			strebm_linear_reset(e->lin);
+			e->have_prev = false;
+			e->breakdowns++;
+			break;
+		}
 	e->hops++;
 	return 0;
 }
@@ -408,6 +425,7 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 	st->updates = strebm_linear_updates(e->lin);
 	st->nonfinite = e->nonfinite;
 	st->permutations = e->permutations;
+	st->breakdowns = e->breakdowns;
 	st->objective = strebm_linear_objective(e->lin);
 	for (k = 0; k < e->K; k++)
 		st->ell[k] = ell[k];

@@ -94,6 +94,7 @@ struct strebm_engine_status {
 	unsigned long updates;       /* solver updates taken */
 	unsigned long nonfinite;     /* hops that held a non-finite sample */
 	unsigned long permutations;  /* permutation-guard corrections */
+	unsigned long breakdowns;    /* hops silenced by a numerical breakdown (model restarted) */
 	double objective;
 	double ell[STREBM_MAX_SOURCES];
 	enum strebm_mode mode;

@@ -8,6 +8,12 @@
 
 #include "dct.h"
 
+/* Whitening floor relative to the largest eigenvalue (-60 dB). Directions
+ * below it (a dead or duplicated channel, a rank-deficient mixture) are not
+ * amplified at all (scaled as the largest), so they stay silent outputs
+ * instead of numerical noise amplified hop after hop. */
+#define STREBM_EIG_FLOOR 1e-6
+
 struct strebm_linear {
 	struct strebm_linear_config cfg;
 	size_t M, K, T, N, B;
@@ -357,7 +363,7 @@ static int decorrelate(struct strebm_linear *l)
 		for (j = 0; j < K; j++) {
 			double s = 0.0;
 			for (n = 0; n < K; n++) {
-				double d = w[n] > 1e-12 * dmax ? w[n] : 1e-12 * dmax;
+				double d = w[n] > STREBM_EIG_FLOOR * dmax ? w[n] : dmax;
 				s += S[i + n * K] * S[j + n * K] / sqrt(d);
 			}
 			l->G[i * K + j] = s;
@@ -388,7 +394,7 @@ static int init_unmix(struct strebm_linear *l)
 		return -EDOM;
 	for (i = 0; i < K; i++) {
 		size_t col = M - 1 - i; /* descending */
-		double d = w[col] > 1e-12 * dmax ? w[col] : 1e-12 * dmax;
+		double d = w[col] > STREBM_EIG_FLOOR * dmax ? w[col] : dmax;
 		for (m = 0; m < M; m++)
 			l->W[i * M + m] = E[m + col * M] / sqrt(d);
 	}
@@ -639,6 +645,16 @@ static double context_objective(struct strebm_linear *l)
 	return f / (double)l->nframes;
 }
 
+static bool all_finite(const double *x, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(x[i]))
+			return false;
+	return true;
+}
+
 int strebm_linear_update(struct strebm_linear *l, const double *X, bool adapt)
 {
 	size_t M, K, T, B, MM, m, n, t, b, k, slot;
@@ -732,6 +748,11 @@ int strebm_linear_update(struct strebm_linear *l, const double *X, bool adapt)
 		l->objective = context_objective(l);
 	}
 	update_outputs(l);
+	if (!all_finite(l->W, K * M) || !all_finite(l->D, K * M)) {
+		/* numerical breakdown: start again rather than emit garbage */
+		strebm_linear_reset(l);
+		return 0;
+	}
 	l->updates++;
 	return 1;
 }

@@ -205,6 +205,10 @@ static int engine_config(const struct strebm_config *cfg, size_t M, unsigned rat
 		log_error("engine.window %zu is too short (at least 16 samples)", T);
 		return -EINVAL;
 	}
+	if (H < 16) {
+		log_error("engine.hop %zu is too short (at least 16 samples)", H);
+		return -EINVAL;
+	}
 	if (H > T) {
 		log_error("engine.hop %zu is longer than engine.window %zu", H, T);
 		return -EINVAL;

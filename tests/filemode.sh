@@ -102,6 +102,27 @@ else
 fi
 expect_fail "non-finite samples it cannot repair" "non-finite" --input "$TMP/deadnan.wav" --output-dir "$TMP/o7"
 
+# degenerate mixtures: finite, bounded output, exit 0 (dead channel, identical
+# channels, digital silence, DC offset), in both modes
+$PY - "$DATA/linear_k2_16k/mix.wav" "$TMP" <<'PYEOF'
+import sys, numpy as np, soundfile as sf
+x, fs = sf.read(sys.argv[1], always_2d=True)
+d = x.copy(); d[:, 1] = 0; sf.write(sys.argv[2] + '/dead.wav', d, fs, subtype='FLOAT')
+i = x.copy(); i[:, 1] = i[:, 0]; sf.write(sys.argv[2] + '/ident.wav', i, fs, subtype='FLOAT')
+sf.write(sys.argv[2] + '/zero.wav', np.zeros_like(x), fs, subtype='FLOAT')
+sf.write(sys.argv[2] + '/dc.wav', x + 0.5, fs, subtype='FLOAT')
+PYEOF
+for f in dead ident zero dc; do
+	for mode in linear nonlinear; do
+		if "$STREBMD" -q --mode $mode --input "$TMP/$f.wav" --output-dir "$TMP/deg_${f}_$mode" 2>"$TMP/err" \
+			&& $PY -c "import numpy as np,soundfile as sf; y=[sf.read('$TMP/deg_${f}_$mode/source_%d.wav'%k)[0] for k in (1,2)]; assert all(np.isfinite(v).all() and np.abs(v).max() < 100 for v in y); assert '$f' != 'zero' or all(np.abs(v).max() == 0 for v in y)"; then
+			pass "degenerate input $f ($mode): finite, bounded output"
+		else
+			fail "degenerate input $f ($mode): $(cat "$TMP/err")"
+		fi
+	done
+done
+
 # --- help and version
 "$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do
 	grep -q -- "$o" "$TMP/help" || fail "--help does not document $o"
