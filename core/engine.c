@@ -42,7 +42,6 @@ struct strebm_engine {
 	double *hop;     /* M x H sanitized input hop */
 	double *zhop;    /* M x H Gaussianized hop */
 	double *Dprev;   /* K x M demixing used at the end of the last hop */
-	double *Dcur;    /* K x M */
 	double *ya, *yb; /* K x H guard scratch */
 	double *Did;     /* K x M identity (bypass) */
 
@@ -116,7 +115,6 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	e->hop = calloc(M * H, sizeof(double));
 	e->zhop = calloc(M * H, sizeof(double));
 	e->Dprev = calloc(K * M, sizeof(double));
-	e->Dcur = calloc(K * M, sizeof(double));
 	e->ya = calloc(K * H, sizeof(double));
 	e->yb = calloc(K * H, sizeof(double));
 	e->Did = calloc(K * M, sizeof(double));
@@ -125,7 +123,7 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	for (k = 0; k < K && k < M; k++)
 		e->Did[k * M + k] = 1.0;
 	if (!e->lin || !e->gauss || !e->xw || !e->zw || !e->hop || !e->zhop || !e->Dprev ||
-	    !e->Dcur || !e->ya || !e->yb)
+	    !e->ya || !e->yb)
 		goto fail;
 	for (k = 0; k < K; k++) {
 		e->gain[k] = 1.0;
@@ -146,7 +144,7 @@ void strebm_engine_destroy(struct strebm_engine *e)
 	strebm_linear_destroy(e->lin);
 	strebm_gauss_destroy(e->gauss);
 	free(e->xw); free(e->zw); free(e->hop); free(e->zhop);
-	free(e->Dprev); free(e->Dcur); free(e->ya); free(e->yb); free(e->Did);
+	free(e->Dprev); free(e->ya); free(e->yb); free(e->Did);
 	free(e);
 }
 

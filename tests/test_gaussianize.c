@@ -89,16 +89,10 @@ int main(void)
 {
 	Suite *s = suite_create("gaussianize");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_ppf);
 	tcase_add_test(tc, test_undoes_saturation);
 	tcase_add_test(tc, test_nonfinite_and_misuse);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_suite(s);
 }

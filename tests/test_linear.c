@@ -222,11 +222,5 @@ static Suite *linear_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(linear_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_suite(linear_suite());
 }

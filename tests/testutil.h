@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <check.h>
+
 struct test_rng {
 	uint64_t s;
 };
@@ -66,6 +68,18 @@ static inline void test_make_source(double *s, size_t n, double ell, uint64_t se
 	for (i = 0; i < n; i++)
 		s[i] /= var;
 	free(w);
+}
+
+/* Run one suite (forked, normal output); the exit status for main(). */
+static inline int test_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
 }
 
 #endif
