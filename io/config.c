@@ -12,14 +12,14 @@
 #include "engine.h"
 #include "kernel.h"
 
-enum type { T_INT, T_DOUBLE, T_BOOL, T_ENUM };
+enum type { T_INT, T_DOUBLE, T_BOOL, T_ENUM, T_STRING };
 
 struct schema {
 	const char *section, *key;
 	enum type type;
 	size_t offset;
 	const char *def;
-	double min, max;
+	double min, max;           /* T_STRING: max is the buffer size */
 	const char *const *names; /* T_ENUM */
 	bool reload;
 	const char *help;
@@ -27,6 +27,9 @@ struct schema {
 
 static const char *const mode_names[] = { "linear", "nonlinear", NULL };
 static const char *const kernel_names[] = { "rbf", "matern12", "matern32", "matern52", NULL };
+static const char *const backend_names[] = { "auto", "file", "jack", "portaudio", NULL };
+static const char *const fill_names[] = { "silence", "dry", NULL };
+static const char *const realtime_names[] = { "off", "try", "require", NULL };
 
 #define OFF(f) offsetof(struct strebm_config, f)
 
@@ -57,6 +60,49 @@ static const struct schema schema[] = {
 	  "Keep length-scales in ascending order across sources (canonical order)." },
 	{ "engine", "gauss_forget", T_DOUBLE, OFF(gauss_forget), "0.999", 0.5, 1.0, NULL, false,
 	  "Nonlinear mode: forgetting factor per hop of the running marginal estimate." },
+	{ "engine", "window_ms", T_DOUBLE, OFF(window_ms), "0", 0, 2000, NULL, false,
+	  "Window in milliseconds, converted with the stream's sample rate; 0: use window." },
+	{ "engine", "hop_ms", T_DOUBLE, OFF(hop_ms), "0", 0, 2000, NULL, false,
+	  "Hop in milliseconds (the latency); 0: use hop." },
+
+	{ "audio", "backend", T_ENUM, OFF(backend), "auto", 0, 0, backend_names, false,
+	  "Audio backend: auto (file with --input, else jack), file, jack, portaudio." },
+	{ "audio", "channels", T_INT, OFF(channels), "2", 1, 64, NULL, false,
+	  "Live backends: number of input channels (microphones) M." },
+	{ "audio", "underrun_fill", T_ENUM, OFF(underrun_fill), "silence", 0, 0, fill_names, true,
+	  "What the outputs play when the worker is late: silence, or dry (reference mic / K)." },
+	{ "audio", "realtime", T_ENUM, OFF(realtime), "try", 0, 0, realtime_names, false,
+	  "Lock memory and run the worker with realtime priority: off, try (warn), require." },
+	{ "audio", "rt_priority", T_INT, OFF(rt_priority), "60", 1, 98, NULL, false,
+	  "SCHED_FIFO priority of the worker thread when realtime is on." },
+
+	{ "jack", "client_name", T_STRING, OFF(client_name), "strebmd", 0, STREBM_CONFIG_STR, NULL, false,
+	  "JACK client name." },
+	{ "jack", "server", T_STRING, OFF(server), "", 0, STREBM_CONFIG_STR, NULL, false,
+	  "JACK server name; empty: $JACK_DEFAULT_SERVER or the default server." },
+	{ "jack", "connect_inputs", T_STRING, OFF(connect_inputs), "", 0, STREBM_CONFIG_LIST, NULL, true,
+	  "Ports connected to in_1, in_2, ... (comma-separated); empty: none." },
+	{ "jack", "connect_outputs", T_STRING, OFF(connect_outputs), "", 0, STREBM_CONFIG_LIST, NULL, true,
+	  "Ports source_1, source_2, ... are connected to (comma-separated); empty: none." },
+
+	{ "portaudio", "device", T_STRING, OFF(device), "", 0, STREBM_CONFIG_STR, NULL, false,
+	  "PortAudio device, by name or index; empty: the default input device." },
+	{ "portaudio", "rate", T_INT, OFF(pa_rate), "48000", 8000, 384000, NULL, false,
+	  "PortAudio sample rate in Hz." },
+	{ "portaudio", "frames", T_INT, OFF(pa_frames), "256", 16, 8192, NULL, false,
+	  "PortAudio frames per buffer (the period)." },
+
+	{ "osc", "address", T_STRING, OFF(osc_address), "127.0.0.1", 0, STREBM_CONFIG_STR, NULL, false,
+	  "Address the OSC server binds to (127.0.0.1: this machine only)." },
+	{ "osc", "port", T_INT, OFF(osc_port), "9000", 0, 65535, NULL, false,
+	  "OSC UDP port; 0 turns OSC off." },
+	{ "osc", "allow", T_STRING, OFF(osc_allow), "127.0.0.1", 0, STREBM_CONFIG_LIST, NULL, true,
+	  "Senders accepted: comma-separated addresses or prefixes (e.g. 192.168.1.)." },
+
+	{ "daemon", "status_interval", T_DOUBLE, OFF(status_interval), "15", 1, 3600, NULL, true,
+	  "Seconds between status summaries (systemd STATUS= and the log)." },
+	{ "daemon", "state_file", T_STRING, OFF(state_file), "", 0, STREBM_CONFIG_STR, NULL, false,
+	  "Model state restored at start and saved at stop; empty: none." },
 };
 
 #define NSCHEMA (sizeof(schema) / sizeof(schema[0]))
@@ -131,6 +177,16 @@ static int parse_value(struct strebm_config *c, const struct schema *s, const ch
 		snprintf(err, errlen, "%s: %s.%s: unknown value '%s' (one of: %s)", origin,
 			 s->section, s->key, value, list);
 		return -EINVAL;
+	}
+	case T_STRING: {
+		size_t n = strlen(value);
+		if (n >= (size_t)s->max) {
+			snprintf(err, errlen, "%s: %s.%s: value is too long (at most %d bytes)",
+				 origin, s->section, s->key, (int)s->max - 1);
+			return -EINVAL;
+		}
+		memcpy(p, value, n + 1);
+		return 0;
 	}
 	}
 	return -EINVAL;
@@ -270,6 +326,9 @@ void strebm_config_write_example(FILE *f)
 			break;
 		case T_BOOL:
 			fprintf(f, "# values: true, false");
+			break;
+		case T_STRING:
+			fprintf(f, "# text");
 			break;
 		case T_ENUM: {
 			unsigned j;

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#define STREBM_CONFIG_STR 256
+#define STREBM_CONFIG_LIST 1024
+
 struct strebm_config {
 	/* [engine] */
 	int mode;          /* enum strebm_mode */
@@ -28,7 +31,39 @@ struct strebm_config {
 	bool permutation_guard;
 	bool ordered_lengthscales;
 	double gauss_forget;
+	double window_ms;  /* live: window in ms (0: use window) */
+	double hop_ms;     /* live: hop in ms (0: use hop) */
+
+	/* [audio] */
+	int backend;       /* enum strebm_backend_kind */
+	int channels;      /* live: input channels M */
+	int underrun_fill; /* 0 silence, 1 dry reference */
+	int realtime;      /* 0 off, 1 try, 2 require */
+	int rt_priority;   /* worker priority when realtime */
+
+	/* [jack] */
+	char client_name[STREBM_CONFIG_STR];
+	char server[STREBM_CONFIG_STR];
+	char connect_inputs[STREBM_CONFIG_LIST];
+	char connect_outputs[STREBM_CONFIG_LIST];
+
+	/* [portaudio] */
+	char device[STREBM_CONFIG_STR];
+	int pa_rate;
+	int pa_frames;
+
+	/* [osc] */
+	char osc_address[STREBM_CONFIG_STR];
+	int osc_port;
+	char osc_allow[STREBM_CONFIG_LIST];
+
+	/* [daemon] */
+	double status_interval; /* s between STATUS= updates */
+	char state_file[STREBM_CONFIG_STR];
 };
+
+enum strebm_backend_kind { STREBM_BACKEND_AUTO = 0, STREBM_BACKEND_FILE, STREBM_BACKEND_JACK,
+			   STREBM_BACKEND_PORTAUDIO };
 
 /** Built-in defaults. */
 void strebm_config_defaults(struct strebm_config *c);
