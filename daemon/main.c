@@ -24,14 +24,16 @@
 #include "buildconf.h"
 #include "config.h"
 #include "engine.h"
+#include "jack.h"
+#include "live.h"
 #include "log.h"
+#include "setup.h"
 #include "wavfile.h"
 #include "worker.h"
 
 #define MAX_SETS 64
 
 struct options {
-	const char *backend;
 	const char *input;
 	const char *output_dir;
 	const char *config_file;
@@ -56,13 +58,16 @@ static void usage(FILE *f)
 "Real-time blind source separation (StrEBM: per-source Gaussian-process\n"
 "energies with learnable length-scales, streaming).\n"
 "\n"
-"  -b, --backend NAME        audio backend: file (jack and portaudio: not in this build)\n"
+"  -b, --backend NAME        file, jack or portaudio (audio.backend; default: file\n"
+"                            with --input, else jack when a server runs, else portaudio)\n"
 "  -i, --input FILE          file backend: the M-channel mixture (any format libsndfile reads)\n"
 "  -o, --output-dir DIR      file backend: writes DIR/source_1.wav ... source_K.wav\n"
 "                            (float WAV, input rate and length); created if missing\n"
 "  -k, --sources K           number of sources (engine.sources; default: one per channel)\n"
 "  -m, --mode MODE           linear | nonlinear (engine.mode)\n"
 "  -K, --kernel NAME         rbf | matern12 | matern32 | matern52 (engine.kernel)\n"
+"  -C, --channels M          live backends: input channels (audio.channels)\n"
+"  -n, --client-name NAME    JACK client name (jack.client_name, default strebmd)\n"
 "  -s, --set SECTION.KEY=VALUE\n"
 "                            override any configuration key (repeatable)\n"
 "  -c, --config FILE         configuration file (INI); see conf/strebmd.conf\n"
@@ -86,6 +91,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 		{ "sources", required_argument, NULL, 'k' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "kernel", required_argument, NULL, 'K' },
+		{ "channels", required_argument, NULL, 'C' },
+		{ "client-name", required_argument, NULL, 'n' },
 		{ "set", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 1 },
@@ -97,23 +104,24 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char buf[MAX_SETS][128];
+	static char buf[MAX_SETS][STREBM_CONFIG_STR + 32];
 	size_t nbuf = 0;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->backend = "file";
 	(void)cfg;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "b:i:o:k:m:K:s:c:r:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:i:o:k:m:K:C:n:s:c:r:qvhV", longopts, NULL)) != -1) {
 		const char *key = NULL;
 		switch (c) {
-		case 'b': o->backend = optarg; break;
+		case 'b': key = "audio.backend"; break;
 		case 'i': o->input = optarg; break;
 		case 'o': o->output_dir = optarg; break;
 		case 'k': key = "engine.sources"; break;
 		case 'm': key = "engine.mode"; break;
 		case 'K': key = "engine.kernel"; break;
+		case 'C': key = "audio.channels"; break;
+		case 'n': key = "jack.client_name"; break;
 		case 's':
 			if (o->nsets >= MAX_SETS) {
 				log_error("too many --set options (at most %d)", MAX_SETS);
@@ -169,70 +177,6 @@ static int load_config(const struct options *o, struct strebm_config *cfg)
 			log_error("%s", err);
 			return -EINVAL;
 		}
-	return 0;
-}
-
-static size_t auto_window(unsigned rate)
-{
-	double target = 0.05 * (double)rate;
-	size_t T = 16;
-
-	while ((double)T * 1.5 < target && T < 65536)
-		T *= 2;
-	return T;
-}
-
-/* Fill the engine config from the configuration and the stream shape. */
-static int engine_config(const struct strebm_config *cfg, size_t M, unsigned rate,
-			 struct strebm_engine_config *ec)
-{
-	size_t K = cfg->sources ? (size_t)cfg->sources : M;
-	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate);
-	size_t H = cfg->hop ? (size_t)cfg->hop : T / 4;
-
-	if (K > M) {
-		log_error("%zu sources requested but the input has only %zu channel%s "
-			  "(the %s mode needs sources <= channels)", K, M, M == 1 ? "" : "s",
-			  strebm_mode_name((enum strebm_mode)cfg->mode));
-		return -EINVAL;
-	}
-	if (K > STREBM_MAX_SOURCES || M > STREBM_MAX_CHANNELS) {
-		log_error("at most %d sources and %d channels are supported", STREBM_MAX_SOURCES,
-			  STREBM_MAX_CHANNELS);
-		return -EINVAL;
-	}
-	if (T < 16) {
-		log_error("engine.window %zu is too short (at least 16 samples)", T);
-		return -EINVAL;
-	}
-	if (H < 16) {
-		log_error("engine.hop %zu is too short (at least 16 samples)", H);
-		return -EINVAL;
-	}
-	if (H > T) {
-		log_error("engine.hop %zu is longer than engine.window %zu", H, T);
-		return -EINVAL;
-	}
-	if ((size_t)cfg->bands > T) {
-		log_error("engine.bands %d exceeds engine.window %zu", cfg->bands, T);
-		return -EINVAL;
-	}
-	if ((size_t)cfg->reference_mic > M) {
-		log_error("engine.reference_mic %d but the input has %zu channels",
-			  cfg->reference_mic, M);
-		return -EINVAL;
-	}
-	strebm_engine_config_default(ec, M, K, T, H);
-	ec->mode = (enum strebm_mode)cfg->mode;
-	ec->kernel = (enum strebm_kernel)cfg->kernel;
-	ec->context = (size_t)cfg->context;
-	ec->bands = (size_t)cfg->bands;
-	ec->sweeps = (unsigned)cfg->sweeps;
-	ec->floor = cfg->floor;
-	ec->ref_mic = (size_t)cfg->reference_mic - 1;
-	ec->perm_guard = cfg->permutation_guard;
-	ec->ell_ordered = cfg->ordered_lengthscales;
-	ec->gauss_forget = cfg->gauss_forget;
 	return 0;
 }
 
@@ -349,7 +293,7 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		log_error("%s", err);
 		goto out;
 	}
-	if (engine_config(cfg, info.channels, info.rate, &ec) < 0)
+	if (strebmd_engine_config(cfg, info.channels, info.rate, &ec) < 0)
 		goto out;
 	if (scan_input(in, &info, &bad) < 0) {
 		log_error("cannot read '%s'", o->input);
@@ -365,7 +309,7 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 			 bad);
 	if (ensure_dir(o->output_dir) < 0)
 		goto out;
-	w = strebmd_worker_create(&ec);
+	w = strebmd_worker_create(&ec, info.rate);
 	xin = calloc(ec.M * ec.H, sizeof(double));
 	yout = calloc(ec.K * ec.H, sizeof(double));
 	if (!w || !xin || !yout) {
@@ -448,6 +392,8 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct strebm_config cfg;
 	struct sigaction sa;
+	enum strebm_backend_kind backend;
+	sigset_t sigs;
 	int ret;
 
 	if (parse_args(argc, argv, &opt, &cfg) < 0)
@@ -470,15 +416,28 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if (!strcmp(opt.backend, "file")) {
+	backend = (enum strebm_backend_kind)cfg.backend;
+	if (backend == STREBM_BACKEND_AUTO) {
+		if (opt.input || opt.output_dir)
+			backend = STREBM_BACKEND_FILE;
+		else if (strebm_jack_server_running(cfg.server))
+			backend = STREBM_BACKEND_JACK;
+		else
+			backend = STREBM_BACKEND_PORTAUDIO;
+	}
+	if (backend == STREBM_BACKEND_FILE) {
 		ret = run_file(&opt, &cfg);
-	} else if (!strcmp(opt.backend, "jack") || !strcmp(opt.backend, "portaudio")) {
-		log_error("backend '%s' is not available in this build (use --backend file)",
-			  opt.backend);
-		ret = -ENOTSUP;
 	} else {
-		log_error("unknown backend '%s' (file, jack, portaudio)", opt.backend);
-		ret = -EINVAL;
+		struct strebmd_live_options lo = { backend, opt.config_file, opt.sets, opt.nsets,
+						   opt.quiet };
+		if (opt.input || opt.output_dir) {
+			log_error("--input and --output-dir belong to the file backend");
+			return 1;
+		}
+		/* the worker, JACK and OSC threads inherit this mask: the main loop
+		 * alone reads the signals, from a signalfd */
+		strebmd_signals_block(&sigs);
+		ret = strebmd_run_live(&cfg, &lo, &sigs);
 	}
 	return ret < 0 ? 1 : 0;
 }

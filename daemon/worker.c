@@ -1,24 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 #include "worker.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "kernel.h"
+
+/* An input channel is "dead" after this many seconds of digital silence. */
+#define DEAD_SECONDS 1.0
+/* Recent real-time factor: exponential average over about this many hops. */
+#define RTF_HOPS 32.0
 
 struct strebmd_worker {
 	struct strebm_engine *engine;
+	struct strebm_engine_config cfg;
+	unsigned rate;
 	double cpu;
+	double rtf;
+	bool frozen;
+	bool learn[STREBM_MAX_SOURCES];
+	int kernel[STREBM_MAX_SOURCES];
+	double gain_db[STREBM_MAX_SOURCES];
+	bool mute[STREBM_MAX_SOURCES];
+	double rms_dbfs[STREBM_MAX_SOURCES];
+	size_t silent[STREBM_MAX_CHANNELS]; /* consecutive silent samples */
 };
 
-struct strebmd_worker *strebmd_worker_create(const struct strebm_engine_config *cfg)
+struct strebmd_worker *strebmd_worker_create(const struct strebm_engine_config *cfg,
+					     unsigned rate)
 {
-	struct strebmd_worker *w = calloc(1, sizeof(*w));
+	struct strebmd_worker *w;
+	size_t k;
 
+	if (!rate)
+		return NULL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
 	w->engine = strebm_engine_create(cfg);
 	if (!w->engine) {
 		free(w);
 		return NULL;
+	}
+	w->cfg = *cfg;
+	w->rate = rate;
+	for (k = 0; k < cfg->K; k++) {
+		w->learn[k] = true;
+		w->kernel[k] = (int)cfg->kernel;
+		w->rms_dbfs[k] = -120.0;
 	}
 	return w;
 }
@@ -36,6 +68,11 @@ struct strebm_engine *strebmd_worker_engine(struct strebmd_worker *w)
 	return w->engine;
 }
 
+const struct strebm_engine_config *strebmd_worker_config(const struct strebmd_worker *w)
+{
+	return &w->cfg;
+}
+
 static double thread_cpu(void)
 {
 	struct timespec ts;
@@ -44,13 +81,127 @@ static double thread_cpu(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void track_levels(struct strebmd_worker *w, const double *in, const double *out)
+{
+	size_t M = w->cfg.M, K = w->cfg.K, H = w->cfg.H, m, k, t;
+
+	for (m = 0; m < M; m++) {
+		const double *x = in + m * H;
+		bool silent = true;
+		for (t = 0; t < H; t++)
+			if (x[t] != 0.0 && isfinite(x[t])) {
+				silent = false;
+				break;
+			}
+		w->silent[m] = silent ? w->silent[m] + H : 0;
+	}
+	for (k = 0; k < K; k++) {
+		const double *y = out + k * H;
+		double e = 0.0;
+		for (t = 0; t < H; t++)
+			e += y[t] * y[t];
+		e /= (double)H;
+		w->rms_dbfs[k] = e > 1e-12 ? 10.0 * log10(e) : -120.0;
+	}
+}
+
 int strebmd_worker_hop(struct strebmd_worker *w, const double *in, double *out)
 {
-	double t0 = thread_cpu();
+	double t0 = thread_cpu(), dt;
 	int r = strebm_engine_process(w->engine, in, out);
 
-	w->cpu += thread_cpu() - t0;
+	dt = thread_cpu() - t0;
+	w->cpu += dt;
+	w->rtf += (dt * (double)w->rate / (double)w->cfg.H - w->rtf) / RTF_HOPS;
+	if (r == 0)
+		track_levels(w, in, out);
 	return r;
+}
+
+int strebmd_worker_apply(struct strebmd_worker *w, const struct strebmd_cmd *c)
+{
+	struct strebm_engine_status st;
+	size_t k = (size_t)c->source;
+	bool per_source = c->type == STREBMD_CMD_ELL || c->type == STREBMD_CMD_LEARN ||
+			  c->type == STREBMD_CMD_KERNEL || c->type == STREBMD_CMD_GAIN ||
+			  c->type == STREBMD_CMD_MUTE;
+	int r;
+
+	if (per_source && (c->source < 0 || k >= w->cfg.K))
+		return -EINVAL;
+	switch (c->type) {
+	case STREBMD_CMD_MODE:
+		return strebm_engine_set_mode(w->engine, (enum strebm_mode)c->ivalue);
+	case STREBMD_CMD_ELL:
+		if (!isfinite(c->value) || c->value <= 0.0)
+			return -EINVAL;
+		r = strebm_engine_set_ell(w->engine, k, c->value * 1e-3 * (double)w->rate, true);
+		if (r == 0)
+			w->learn[k] = false;
+		return r;
+	case STREBMD_CMD_LEARN:
+		strebm_engine_get_status(w->engine, &st);
+		r = strebm_engine_set_ell(w->engine, k, st.ell[k], c->ivalue == 0);
+		if (r == 0)
+			w->learn[k] = c->ivalue != 0;
+		return r;
+	case STREBMD_CMD_KERNEL:
+		r = strebm_engine_set_kernel(w->engine, k, (enum strebm_kernel)c->ivalue);
+		if (r == 0)
+			w->kernel[k] = c->ivalue;
+		return r;
+	case STREBMD_CMD_GAIN:
+		if (!isfinite(c->value))
+			return -EINVAL;
+		r = strebm_engine_set_gain(w->engine, k, c->value);
+		if (r == 0)
+			w->gain_db[k] = c->value;
+		return r;
+	case STREBMD_CMD_MUTE:
+		r = strebm_engine_set_mute(w->engine, k, c->ivalue != 0);
+		if (r == 0)
+			w->mute[k] = c->ivalue != 0;
+		return r;
+	case STREBMD_CMD_FREEZE:
+		strebm_engine_freeze(w->engine, c->ivalue != 0);
+		w->frozen = c->ivalue != 0;
+		return 0;
+	case STREBMD_CMD_RESET:
+		strebm_engine_reset(w->engine);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
+{
+	struct strebm_engine_status es;
+	size_t k, m;
+
+	strebm_engine_get_status(w->engine, &es);
+	st->mode = es.mode;
+	st->rate = w->rate;
+	st->M = (uint32_t)w->cfg.M;
+	st->K = (uint32_t)w->cfg.K;
+	st->hops = es.hops;
+	st->nonfinite = es.nonfinite;
+	st->breakdowns = es.breakdowns;
+	st->rtf = w->rtf;
+	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
+	st->frozen = w->frozen;
+	st->dead_mask = 0;
+	for (m = 0; m < w->cfg.M && m < 32; m++)
+		if ((double)w->silent[m] >= DEAD_SECONDS * (double)w->rate)
+			st->dead_mask |= 1u << m;
+	for (k = 0; k < w->cfg.K; k++) {
+		st->ell_ms[k] = 1e3 * es.ell[k] / (double)w->rate;
+		st->learn[k] = w->learn[k];
+		st->kernel[k] = w->kernel[k];
+		st->gain_db[k] = w->gain_db[k];
+		st->mute[k] = w->mute[k];
+		st->rms_dbfs[k] = w->rms_dbfs[k];
+	}
 }
 
 double strebmd_worker_cpu_seconds(const struct strebmd_worker *w)

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include "setup.h"
+
+#include <errno.h>
+#include <math.h>
+
+#include "log.h"
+
+static size_t auto_window(unsigned rate)
+{
+	double target = 0.05 * (double)rate;
+	size_t T = 16;
+
+	while ((double)T * 1.5 < target && T < 65536)
+		T *= 2;
+	return T;
+}
+
+/* Fill the engine config from the configuration and the stream shape. */
+int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned rate,
+			 struct strebm_engine_config *ec)
+{
+	size_t K = cfg->sources ? (size_t)cfg->sources : M;
+	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate);
+	size_t H;
+
+	if (cfg->window_ms > 0)
+		T = (size_t)lround(cfg->window_ms * 1e-3 * (double)rate);
+	H = cfg->hop ? (size_t)cfg->hop : T / 4;
+	if (cfg->hop_ms > 0)
+		H = (size_t)lround(cfg->hop_ms * 1e-3 * (double)rate);
+
+	if (K > M) {
+		log_error("%zu sources requested but the input has only %zu channel%s "
+			  "(the %s mode needs sources <= channels)", K, M, M == 1 ? "" : "s",
+			  strebm_mode_name((enum strebm_mode)cfg->mode));
+		return -EINVAL;
+	}
+	if (K > STREBM_MAX_SOURCES || M > STREBM_MAX_CHANNELS) {
+		log_error("at most %d sources and %d channels are supported", STREBM_MAX_SOURCES,
+			  STREBM_MAX_CHANNELS);
+		return -EINVAL;
+	}
+	if (T < 16) {
+		log_error("engine.window %zu is too short (at least 16 samples)", T);
+		return -EINVAL;
+	}
+	if (H < 16) {
+		log_error("engine.hop %zu is too short (at least 16 samples)", H);
+		return -EINVAL;
+	}
+	if (H > T) {
+		log_error("engine.hop %zu is longer than engine.window %zu", H, T);
+		return -EINVAL;
+	}
+	if ((size_t)cfg->bands > T) {
+		log_error("engine.bands %d exceeds engine.window %zu", cfg->bands, T);
+		return -EINVAL;
+	}
+	if ((size_t)cfg->reference_mic > M) {
+		log_error("engine.reference_mic %d but the input has %zu channels",
+			  cfg->reference_mic, M);
+		return -EINVAL;
+	}
+	strebm_engine_config_default(ec, M, K, T, H);
+	ec->mode = (enum strebm_mode)cfg->mode;
+	ec->kernel = (enum strebm_kernel)cfg->kernel;
+	ec->context = (size_t)cfg->context;
+	ec->bands = (size_t)cfg->bands;
+	ec->sweeps = (unsigned)cfg->sweeps;
+	ec->floor = cfg->floor;
+	ec->ref_mic = (size_t)cfg->reference_mic - 1;
+	ec->perm_guard = cfg->permutation_guard;
+	ec->ell_ordered = cfg->ordered_lengthscales;
+	ec->gauss_forget = cfg->gauss_forget;
+	return 0;
+}
+

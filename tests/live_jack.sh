@@ -1,0 +1,221 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Integration tests of strebmd on a real JACK server (each test starts its own
+# named dummy server; none is left behind).
+#   live_jack.sh STREBMD PLAYER SCORE SHARED_DATA [STREBMD_RTCHECK]
+# STREBM_LIVE_LONG sets the length of the M = K = 4 run (default 60 s).
+set -u
+STREBMD=$1
+PLAYER=$2
+SCORE=$3
+DATA=$4
+RTCHECK=${5:-}
+LONG=${STREBM_LIVE_LONG:-60}
+TMP=$(mktemp -d)
+SRV=strebmtest$$
+JPID=
+SPID=
+fails=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+cleanup() {
+	[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null
+	[ -n "$JPID" ] && kill -9 "$JPID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+export JACK_DEFAULT_SERVER=$SRV
+export JACK_NO_AUDIO_RESERVATION=1
+
+command -v jackd >/dev/null || { echo "jackd not installed"; exit 1; }
+[ -d "$DATA/linear_k2_16k" ] || { echo "shared data not found at $DATA"; exit 1; }
+
+# start_server RATE PERIOD
+start_server() {
+	jackd -n "$SRV" -d dummy -r "$1" -p "$2" >>"$TMP/jackd.log" 2>&1 &
+	JPID=$!
+	i=0
+	while ! jack_lsp >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "jackd did not start"; cat "$TMP/jackd.log"; exit 1; }
+		sleep 0.1
+	done
+}
+stop_server() {
+	[ -n "$JPID" ] && kill "$JPID" 2>/dev/null && wait "$JPID" 2>/dev/null
+	JPID=
+}
+# start_strebmd BINARY ARGS... (log in $TMP/strebmd.log); waits for its ports
+start_strebmd() {
+	bin=$1; shift
+	"$bin" --backend jack "$@" >"$TMP/strebmd.log" 2>&1 &
+	SPID=$!
+	wait_ports || { echo "strebmd ports did not appear"; cat "$TMP/strebmd.log"; return 1; }
+}
+wait_ports() { # up to 10 s
+	i=0
+	while ! jack_lsp 2>/dev/null | grep -q '^strebmd:source_1$'; do
+		i=$((i + 1)); [ $i -gt 100 ] && return 1
+		kill -0 "$SPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+}
+# stop_strebmd: SIGTERM, must exit 0 within 2 s
+stop_strebmd() {
+	kill -TERM "$SPID"
+	i=0
+	while kill -0 "$SPID" 2>/dev/null; do
+		i=$((i + 1)); [ $i -gt 20 ] && { fail "strebmd did not stop within 2 s of SIGTERM"; kill -9 "$SPID"; break; }
+		sleep 0.1
+	done
+	wait "$SPID"; rc=$?
+	SPID=
+	[ $rc -eq 0 ] || fail "strebmd exited $rc after SIGTERM: $(tail -3 "$TMP/strebmd.log")"
+}
+status_field() { # the last status line's "NAME N"
+	grep 'stopping:' "$TMP/strebmd.log" | tail -1 | sed -n "s/.*$1 \([0-9a-z,]*\).*/\1/p"
+}
+median() { "$SCORE" "$DATA/$1/mix.wav" "$DATA/$1/refs" "$2" | sed -n 's/^median SI-SDR improvement: \([-0-9.]*\) dB.*/\1/p'; }
+
+"$STREBMD" -q --backend file --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/file" || exit 1
+FILE_DB=$(median linear_k2_16k "$TMP/file")
+echo "# file mode: median SI-SDR improvement $FILE_DB dB"
+
+# --- 1. separation through JACK equals file mode; latency reported = measured
+for P in 256 64; do
+	start_server 16000 $P
+	start_strebmd "$STREBMD" --channels 2 || exit 1
+	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/live$P" >"$TMP/player.out" || fail "player failed (period $P)"
+	stop_strebmd
+	stop_server
+	db=$(median linear_k2_16k "$TMP/live$P")
+	if [ -n "$db" ] && awk -v a="$db" -v b="$FILE_DB" 'BEGIN { d = a - b; exit !(d < 1 && d > -1) }'; then
+		pass "period $P: live median SI-SDR improvement $db dB, file mode $FILE_DB dB"
+	else
+		fail "period $P: live median SI-SDR improvement '$db' dB, file mode $FILE_DB dB"
+	fi
+	rep=$(sed -n 's/^reported_latency //p' "$TMP/player.out")
+	mea=$(sed -n 's/^measured_delay //p' "$TMP/player.out")
+	if [ "$rep" = $((256 + P)) ] && [ "$mea" -ge $((rep - P)) ] && [ "$mea" -le $((rep + P)) ]; then
+		pass "period $P: reported latency $rep frames (hop + period), measured $mea"
+	else
+		fail "period $P: reported latency '$rep' (expected $((256 + P))), measured '$mea'"
+	fi
+	u=$(status_field underruns)
+	[ "$u" = 0 ] && pass "period $P: no underrun" || fail "period $P: $u underruns"
+done
+
+# --- 2. NaN/Inf in one channel, and an unconnected input
+start_server 16000 256
+start_strebmd "$STREBMD" --channels 3 --sources 2 || exit 1
+if "$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/nan" \
+	--nan-channel 1 --nan-at 2 --nan-for 0.5 >/dev/null 2>"$TMP/player.err"; then
+	pass "NaN/Inf input on in_2: every output sample finite"
+else
+	fail "NaN/Inf input: $(cat "$TMP/player.err")"
+fi
+kill -0 "$SPID" 2>/dev/null && pass "strebmd still running after NaN/Inf input" || fail "strebmd died on NaN/Inf input"
+stop_strebmd
+stop_server
+nf=$(status_field "non-finite hops")
+dead=$(status_field "dead inputs")
+[ -n "$nf" ] && [ "$nf" -gt 0 ] && pass "status counts $nf non-finite hops" || fail "non-finite hops not counted ('$nf')"
+[ "$dead" = 3 ] && pass "status names the unconnected input in_3 as dead" || fail "dead inputs '$dead', expected 3"
+
+# --- 3. buffer size switched 64 <-> 4096 while audio runs
+start_server 48000 256
+start_strebmd "$STREBMD" --channels 2 || exit 1
+"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs" >/dev/null 2>"$TMP/player.err" &
+PP=$!
+for b in 64 4096 64 4096 128 2048 64 4096 32 1024; do
+	jack_bufsize "$b" >/dev/null 2>&1
+	sleep 0.4
+done
+wait $PP || fail "player failed during buffer-size changes: $(cat "$TMP/player.err")"
+kill -0 "$SPID" 2>/dev/null && pass "buffer size switched 10 times between 32 and 4096: strebmd alive" \
+	|| fail "strebmd died during buffer-size changes: $(tail -5 "$TMP/strebmd.log")"
+stop_strebmd
+stop_server
+
+# --- 4. the server killed and restarted: reconnects, connections restored,
+# separation resumes; 20 cycles, no memory growth
+start_server 16000 256
+start_strebmd "$STREBMD" --channels 2 --set jack.connect_outputs=system:playback_2 || exit 1
+jack_connect system:capture_1 strebmd:in_1
+jack_connect strebmd:source_1 system:playback_1
+sleep 0.3
+worst=0
+rss_at_2=0
+ok=1
+for c in $(seq 1 20); do
+	kill -9 "$JPID"; wait "$JPID" 2>/dev/null; JPID=
+	sleep 0.3
+	t0=$(date +%s.%N)
+	start_server 16000 256
+	wait_ports || { ok=0; fail "cycle $c: strebmd did not come back"; break; }
+	# connections: the one we made, the one strebmd made, the configured one
+	j=0
+	while :; do
+		conns=$(jack_lsp -c 2>/dev/null)
+		echo "$conns" | grep -A3 '^system:capture_1$' | grep -q 'strebmd:in_1' &&
+		echo "$conns" | grep -A3 '^system:playback_1$' | grep -q 'strebmd:source_1' &&
+		echo "$conns" | grep -A3 '^system:playback_2$' | grep -q 'strebmd:source_2' && break
+		j=$((j + 1)); [ $j -gt 50 ] && { ok=0; fail "cycle $c: connections not restored"; jack_lsp -c; break 2; }
+		sleep 0.1
+	done
+	worst=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v w="$worst" 'BEGIN { d = a - b; printf "%.2f", d > w ? d : w }')
+	[ $c -eq 2 ] && rss_at_2=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status)
+done
+rss_end=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status 2>/dev/null || echo 0)
+if [ $ok = 1 ]; then
+	awk -v w="$worst" 'BEGIN { exit !(w <= 5) }' && pass "20 server restarts: back with its connections within $worst s (<= 5)" \
+		|| fail "reconnection took $worst s (> 5)"
+	grow=$((rss_end - rss_at_2))
+	[ $grow -lt 2048 ] && pass "RSS after cycle 2: $rss_at_2 kB, after 20: $rss_end kB (growth $grow kB < 2 MB)" \
+		|| fail "RSS grew by $grow kB over 18 server restarts"
+	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/after" >/dev/null || fail "player failed after restarts"
+	db=$(median linear_k2_16k "$TMP/after")
+	awk -v a="$db" 'BEGIN { exit !(a >= 20) }' && pass "separation resumed after 20 restarts: $db dB" \
+		|| fail "separation after restarts: '$db' dB"
+fi
+stop_strebmd
+stop_server
+
+# --- 5. M = K = 4 at 48 kHz, period 128, for $LONG s: no underrun
+start_server 48000 128
+start_strebmd "$STREBMD" --channels 4 || exit 1
+loops=$(( (LONG + 5) / 6 ))
+"$PLAYER" --input "$DATA/linear_k4_48k/mix.wav" --sources 4 --loops $loops --tail 0.2 --out-dir "$TMP/k4" >"$TMP/player.out" 2>&1 || fail "player failed (M = K = 4)"
+stop_strebmd
+stop_server
+u=$(status_field underruns)
+x=$(status_field xruns)
+[ "$u" = 0 ] && pass "M = K = 4, 48 kHz, period 128, $((loops * 6)) s: 0 underruns (server xruns: $x)" \
+	|| fail "M = K = 4 long run: $u underruns (server xruns $x)"
+
+# --- 6. the realtime rule, checked by the interposing build
+if [ -n "$RTCHECK" ]; then
+	start_server 48000 128
+	start_strebmd "$RTCHECK" --channels 2 || exit 1
+	"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt" >/dev/null 2>&1 &
+	PP=$!
+	sleep 1
+	jack_bufsize 64 >/dev/null 2>&1; sleep 0.5; jack_bufsize 1024 >/dev/null 2>&1
+	wait $PP
+	stop_strebmd
+	n=$(sed -n 's/^rtcheck: \([0-9]*\) audio callbacks checked.*/\1/p' "$TMP/strebmd.log")
+	[ -n "$n" ] && [ "$n" -gt 1000 ] && pass "rtcheck: $n audio callbacks, no allocation, lock, wait or syscall" \
+		|| fail "rtcheck: '$n' callbacks checked: $(grep rtcheck "$TMP/strebmd.log")"
+	# and the check does fire when the callback allocates
+	STREBMD_RTCHECK_SELFTEST=1 "$RTCHECK" --backend jack --channels 2 >"$TMP/self.log" 2>&1 &
+	SPID=$!
+	wait_ports
+	"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt2" >/dev/null 2>&1
+	wait "$SPID"; rc=$?; SPID=
+	grep -q 'VIOLATION on the audio thread: malloc' "$TMP/self.log" && [ $rc -ne 0 ] \
+		&& pass "rtcheck self-test: an allocation in the callback aborts (exit $rc)" \
+		|| fail "rtcheck self-test did not fire (exit $rc): $(tail -2 "$TMP/self.log")"
+	stop_server
+fi
+
+echo "$fails failure(s)"
+[ $fails -eq 0 ]
