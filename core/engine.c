@@ -436,3 +436,150 @@ size_t strebm_engine_latency(const struct strebm_engine *e)
 {
 	return e->H;
 }
+
+/*
+ * State serialisation (see engine.h). A 64-byte header, then the payload:
+ * per source the gain target (dB) and the mute flag, the solver's state
+ * (strebm_linear_save_state) and the marginals (strebm_gauss_save_state).
+ *
+ *   0  magic "STREBMST"       8  u32 version    12 u32 byte-order mark
+ *   16 u32 M  20 u32 K  24 u32 T  28 u32 H  32 u32 mode  36 u32 bypass
+ *   40 u64 payload bytes      48 u64 FNV-1a 64 of the payload   56 zero
+ */
+#define ENGINE_STATE_MAGIC "STREBMST"
+#define ENGINE_STATE_VERSION 1u
+#define ENGINE_STATE_BOM 0x01020304u
+#define ENGINE_STATE_HEADER 64
+
+static uint64_t state_fnv1a(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static size_t state_payload(const struct strebm_engine *e)
+{
+	return 16 * e->K + strebm_linear_state_size(e->lin) + strebm_gauss_state_size(e->gauss);
+}
+
+size_t strebm_engine_state_size(const struct strebm_engine *e)
+{
+	return e ? ENGINE_STATE_HEADER + state_payload(e) : 0;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+int strebm_engine_save_state(const struct strebm_engine *e, void *buf, size_t len)
+{
+	unsigned char *p = buf, *q;
+	size_t k, ll, payload;
+	uint64_t v;
+	int r;
+
+	if (!e || !buf || len < strebm_engine_state_size(e))
+		return -EINVAL;
+	payload = state_payload(e);
+	memset(p, 0, ENGINE_STATE_HEADER);
+	memcpy(p, ENGINE_STATE_MAGIC, 8);
+	put32(p + 8, ENGINE_STATE_VERSION);
+	put32(p + 12, ENGINE_STATE_BOM);
+	put32(p + 16, (uint32_t)e->M);
+	put32(p + 20, (uint32_t)e->K);
+	put32(p + 24, (uint32_t)e->T);
+	put32(p + 28, (uint32_t)e->H);
+	put32(p + 32, (uint32_t)e->next_mode);
+	put32(p + 36, e->cfg.bypass ? 1u : 0u);
+	v = payload;
+	memcpy(p + 40, &v, 8);
+	q = p + ENGINE_STATE_HEADER;
+	for (k = 0; k < e->K; k++) {
+		memcpy(q, &e->gain_db[k], 8);
+		v = e->mute[k] ? 1u : 0u;
+		memcpy(q + 8, &v, 8);
+		q += 16;
+	}
+	ll = strebm_linear_state_size(e->lin);
+	r = strebm_linear_save_state(e->lin, q, ll);
+	if (r < 0)
+		return r;
+	r = strebm_gauss_save_state(e->gauss, q + ll, strebm_gauss_state_size(e->gauss));
+	if (r < 0)
+		return r;
+	v = state_fnv1a(p + ENGINE_STATE_HEADER, payload);
+	memcpy(p + 48, &v, 8);
+	return 0;
+}
+
+int strebm_engine_load_state(struct strebm_engine *e, const void *buf, size_t len)
+{
+	const unsigned char *p = buf, *q;
+	size_t k, ll, gl, payload;
+	uint64_t v, sum;
+	uint32_t mode;
+	int r;
+
+	if (!e || !buf || len != strebm_engine_state_size(e))
+		return -EINVAL;
+	payload = state_payload(e);
+	if (memcmp(p, ENGINE_STATE_MAGIC, 8) || get32(p + 8) != ENGINE_STATE_VERSION ||
+	    get32(p + 12) != ENGINE_STATE_BOM || get32(p + 16) != e->M || get32(p + 20) != e->K ||
+	    get32(p + 24) != e->T || get32(p + 28) != e->H ||
+	    get32(p + 36) != (e->cfg.bypass ? 1u : 0u))
+		return -EINVAL;
+	mode = get32(p + 32);
+	memcpy(&v, p + 40, 8);
+	memcpy(&sum, p + 56, 8);
+	if (sum != 0)
+		return -EINVAL;
+	memcpy(&sum, p + 48, 8);
+	if (mode >= STREBM_MODE_COUNT || v != payload ||
+	    sum != state_fnv1a(p + ENGINE_STATE_HEADER, payload))
+		return -EINVAL;
+	q = p + ENGINE_STATE_HEADER;
+	for (k = 0; k < e->K; k++) {
+		double db;
+		memcpy(&db, q + 16 * k, 8);
+		memcpy(&v, q + 16 * k + 8, 8);
+		if (!isfinite(db) || db > 24.0 || db < -144.0 || v > 1)
+			return -EINVAL;
+	}
+	ll = strebm_linear_state_size(e->lin);
+	gl = strebm_gauss_state_size(e->gauss);
+	if (strebm_linear_check_state(e->lin, q + 16 * e->K, ll) < 0 ||
+	    strebm_gauss_check_state(e->gauss, q + 16 * e->K + ll, gl) < 0)
+		return -EINVAL;
+
+	/* everything checked: commit */
+	for (k = 0; k < e->K; k++) {
+		memcpy(&e->gain_db[k], q + 16 * k, 8);
+		memcpy(&v, q + 16 * k + 8, 8);
+		e->mute[k] = v != 0;
+	}
+	r = strebm_linear_load_state(e->lin, q + 16 * e->K, ll);
+	if (r == 0)
+		r = strebm_gauss_load_state(e->gauss, q + 16 * e->K + ll, gl);
+	if (r < 0)
+		return r; /* not reached: both were checked above */
+	e->mode = e->next_mode = (enum strebm_mode)mode;
+	/* no cross-fade from the replaced model, and no permutation guard
+	 * against it: the restored slots are the ones that count */
+	e->have_prev = false;
+	return 0;
+}

@@ -107,4 +107,27 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 /** Algorithmic latency in samples (one hop). */
 size_t strebm_engine_latency(const struct strebm_engine *e);
 
+/*
+ * State serialisation, so that a show restarts already separated: mode,
+ * per-source kernels, length-scales and pins, gains and mutes, the unmixing
+ * with its context statistics, and (nonlinear) the running marginals. Not
+ * the freeze flag, the counters or the audio window. A versioned header
+ * carries M, K, T, H and the mode, and a checksum of the payload. Native byte
+ * order (the same build architecture). Size: a few hundred kB for M = 2, and
+ * it grows as M^2 (context x bands x M x M doubles).
+ *
+ * RT-safe (worker): no allocation, locks, syscalls or logging; time linear in
+ * the state size. Load takes effect at the next hop, without a cross-fade.
+ */
+/** Bytes strebm_engine_save_state() writes; 0 for NULL. */
+size_t strebm_engine_state_size(const struct strebm_engine *e);
+/** Serialise into buf (len >= state size). @return 0 or -EINVAL. */
+int strebm_engine_save_state(const struct strebm_engine *e, void *buf, size_t len);
+/**
+ * Restore from buf (len == state size). The engine is unchanged on error.
+ * @return 0, or -EINVAL for a state of other dimensions (M, K, T, H, bypass),
+ * another version or byte order, a bad checksum or an out-of-range value.
+ */
+int strebm_engine_load_state(struct strebm_engine *e, const void *buf, size_t len);
+
 #endif

@@ -218,3 +218,73 @@ double strebm_norm_ppf(double p)
 	u = e * sqrt(2.0 * M_PI) * exp(0.5 * x * x);
 	return x - u / (1.0 + 0.5 * x * u);
 }
+
+/*
+ * State serialisation (see gaussianize.h): M, bins, target, then w, the M
+ * totals and the two M x bins weight arrays, as doubles, native byte order.
+ */
+size_t strebm_gauss_state_size(const struct strebm_gauss *g)
+{
+	return g ? sizeof(double) * (4 + g->M + 2 * g->M * g->bins) : 0;
+}
+
+int strebm_gauss_save_state(const struct strebm_gauss *g, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	double head[4];
+	size_t n;
+
+	if (!g || !buf || len < strebm_gauss_state_size(g))
+		return -EINVAL;
+	n = g->M * g->bins;
+	head[0] = (double)g->M;
+	head[1] = (double)g->bins;
+	head[2] = (double)g->target;
+	head[3] = g->w;
+	/* memcpy throughout: buf need not be aligned for double */
+	memcpy(p, head, sizeof(head));
+	memcpy(p + 4 * sizeof(double), g->total, g->M * sizeof(double));
+	memcpy(p + (4 + g->M) * sizeof(double), g->tree, n * sizeof(double));
+	memcpy(p + (4 + g->M + n) * sizeof(double), g->hist, n * sizeof(double));
+	return 0;
+}
+
+int strebm_gauss_check_state(const struct strebm_gauss *g, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t i, n;
+	double v;
+
+	if (!g || !buf || len != strebm_gauss_state_size(g))
+		return -EINVAL;
+	n = 4 + g->M + 2 * g->M * g->bins;
+	for (i = 0; i < n; i++) {
+		memcpy(&v, p + i * sizeof(double), sizeof(v));
+		if (!isfinite(v) || v < 0.0)
+			return -EINVAL;
+		if ((i == 0 && v != (double)g->M) || (i == 1 && v != (double)g->bins) ||
+		    (i == 2 && !(v < (double)STREBM_GAUSS_COUNT && v == floor(v))) ||
+		    (i == 3 && !(v >= 1.0 && v <= 1e150)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int strebm_gauss_load_state(struct strebm_gauss *g, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t n;
+	double v;
+	int r = strebm_gauss_check_state(g, buf, len);
+
+	if (r < 0)
+		return r;
+	n = g->M * g->bins;
+	memcpy(&v, p + 2 * sizeof(double), sizeof(v));
+	g->target = (enum strebm_gauss_target)(int)v;
+	memcpy(&g->w, p + 3 * sizeof(double), sizeof(double));
+	memcpy(g->total, p + 4 * sizeof(double), g->M * sizeof(double));
+	memcpy(g->tree, p + (4 + g->M) * sizeof(double), n * sizeof(double));
+	memcpy(g->hist, p + (4 + g->M + n) * sizeof(double), n * sizeof(double));
+	return 0;
+}

@@ -52,4 +52,18 @@ void strebm_gauss_process(struct strebm_gauss *g, const double *x, size_t n, dou
 /** Standard normal quantile function, |error| < 1e-12 on (0, 1). */
 double strebm_norm_ppf(double p);
 
+/*
+ * State serialisation: the running marginals (so that a restored nonlinear
+ * model sees the same Gaussianized space). Native byte order; the layout
+ * depends on M and bins. RT-safe (no allocation; bounded time).
+ */
+/** Bytes strebm_gauss_save_state() writes; 0 for NULL. */
+size_t strebm_gauss_state_size(const struct strebm_gauss *g);
+/** Serialise into buf (len >= state size). @return 0 or -EINVAL. */
+int strebm_gauss_save_state(const struct strebm_gauss *g, void *buf, size_t len);
+/** Validate without changing g. @return 0 or -EINVAL. */
+int strebm_gauss_check_state(const struct strebm_gauss *g, const void *buf, size_t len);
+/** Validate, then restore; g is unchanged on error. @return 0 or -EINVAL. */
+int strebm_gauss_load_state(struct strebm_gauss *g, const void *buf, size_t len);
+
 #endif

@@ -853,3 +853,167 @@ double strebm_linear_objective(const struct strebm_linear *l)
 {
 	return l->objective;
 }
+
+/*
+ * State serialisation (see linear.h). Layout, native byte order, every field
+ * 8 bytes: M K T N B head nframes updates ready, objective, then per source
+ * ell, pinned, kernel, then C (M x M), W (K x M) and the N x B x M x M ring of
+ * band statistics. The derived spectra, R, A and D are rebuilt on load.
+ */
+#define LINEAR_STATE_FIELDS 9
+
+struct state_cursor {
+	unsigned char *w;
+	const unsigned char *r;
+	size_t pos, len;
+};
+
+static void put_u64(struct state_cursor *c, uint64_t v)
+{
+	memcpy(c->w + c->pos, &v, sizeof(v));
+	c->pos += sizeof(v);
+}
+
+static void put_f64(struct state_cursor *c, const double *v, size_t n)
+{
+	memcpy(c->w + c->pos, v, n * sizeof(double));
+	c->pos += n * sizeof(double);
+}
+
+static uint64_t get_u64(struct state_cursor *c)
+{
+	uint64_t v;
+
+	memcpy(&v, c->r + c->pos, sizeof(v));
+	c->pos += sizeof(v);
+	return v;
+}
+
+static double get_f64(struct state_cursor *c)
+{
+	double v;
+
+	memcpy(&v, c->r + c->pos, sizeof(v));
+	c->pos += sizeof(v);
+	return v;
+}
+
+static bool finite_run(struct state_cursor *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(get_f64(c)))
+			return false;
+	return true;
+}
+
+size_t strebm_linear_state_size(const struct strebm_linear *l)
+{
+	size_t M, K;
+
+	if (!l)
+		return 0;
+	M = l->M;
+	K = l->K;
+	return 8 * (LINEAR_STATE_FIELDS + 1 + 3 * K + M * M + K * M + l->N * l->B * M * M);
+}
+
+int strebm_linear_save_state(const struct strebm_linear *l, void *buf, size_t len)
+{
+	struct state_cursor c = { .w = buf, .len = len };
+	size_t k;
+
+	if (!l || !buf || len < strebm_linear_state_size(l))
+		return -EINVAL;
+	put_u64(&c, l->M);
+	put_u64(&c, l->K);
+	put_u64(&c, l->T);
+	put_u64(&c, l->N);
+	put_u64(&c, l->B);
+	put_u64(&c, l->head);
+	put_u64(&c, l->nframes);
+	put_u64(&c, l->updates);
+	put_u64(&c, l->ready);
+	put_f64(&c, &l->objective, 1);
+	for (k = 0; k < l->K; k++) {
+		put_f64(&c, &l->ell[k], 1);
+		put_u64(&c, l->pinned[k]);
+		put_u64(&c, (uint64_t)l->kernel[k]);
+	}
+	put_f64(&c, l->C, l->M * l->M);
+	put_f64(&c, l->W, l->K * l->M);
+	put_f64(&c, l->cb, l->N * l->B * l->M * l->M);
+	return 0;
+}
+
+int strebm_linear_check_state(const struct strebm_linear *l, const void *buf, size_t len)
+{
+	struct state_cursor c = { .r = buf, .len = len };
+	size_t k, MM;
+	uint64_t head, nframes, ready;
+
+	if (!l || !buf || len != strebm_linear_state_size(l))
+		return -EINVAL;
+	MM = l->M * l->M;
+	if (get_u64(&c) != l->M || get_u64(&c) != l->K || get_u64(&c) != l->T ||
+	    get_u64(&c) != l->N || get_u64(&c) != l->B)
+		return -EINVAL;
+	head = get_u64(&c);
+	nframes = get_u64(&c);
+	(void)get_u64(&c); /* updates: any value */
+	ready = get_u64(&c);
+	if (head >= l->N || nframes > l->N || ready > 1)
+		return -EINVAL;
+	if (!finite_run(&c, 1))
+		return -EINVAL;
+	for (k = 0; k < l->K; k++) {
+		double ell = get_f64(&c);
+		uint64_t pinned = get_u64(&c), kind = get_u64(&c);
+		if (!isfinite(ell) || ell < l->cfg.ell_lo || ell > l->cfg.ell_hi || pinned > 1 ||
+		    kind >= STREBM_KERNEL_COUNT)
+			return -EINVAL;
+	}
+	if (!finite_run(&c, MM + l->K * l->M + l->N * l->B * MM))
+		return -EINVAL;
+	return 0;
+}
+
+int strebm_linear_load_state(struct strebm_linear *l, const void *buf, size_t len)
+{
+	struct state_cursor c = { .r = buf, .len = len };
+	size_t k, j, MM;
+	int r = strebm_linear_check_state(l, buf, len);
+
+	if (r < 0)
+		return r;
+	MM = l->M * l->M;
+	c.pos = 5 * 8;
+	l->head = get_u64(&c);
+	l->nframes = get_u64(&c);
+	l->updates = get_u64(&c);
+	l->ready = get_u64(&c) != 0;
+	l->objective = get_f64(&c);
+	for (k = 0; k < l->K; k++) {
+		l->ell[k] = get_f64(&c);
+		l->pinned[k] = get_u64(&c) != 0;
+		l->kernel[k] = (enum strebm_kernel)get_u64(&c);
+	}
+	memcpy(l->C, c.r + c.pos, MM * sizeof(double));
+	c.pos += MM * sizeof(double);
+	memcpy(l->W, c.r + c.pos, l->K * l->M * sizeof(double));
+	c.pos += l->K * l->M * sizeof(double);
+	memcpy(l->cb, c.r + c.pos, l->N * l->B * MM * sizeof(double));
+	for (k = 0; k < l->K; k++) {
+		spectrum(l, l->kernel[k], l->ell[k], l->lam + k * l->B);
+		for (j = 0; j < l->nframes; j++)
+			build_r(l, j, k);
+	}
+	if (l->ready)
+		update_outputs(l);
+	else {
+		memset(l->A, 0, l->M * l->K * sizeof(double));
+		memset(l->D, 0, l->K * l->M * sizeof(double));
+	}
+	return 0;
+}

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernel.h"
 
@@ -102,5 +103,21 @@ int strebm_linear_permute(struct strebm_linear *l, const size_t *perm);
 unsigned long strebm_linear_updates(const struct strebm_linear *l);
 /** Mean objective per frame and sample of the last update (for status). */
 double strebm_linear_objective(const struct strebm_linear *l);
+
+/*
+ * State serialisation: the adapted model (covariance, unmixing, the context
+ * of band statistics, length-scales, pins, kernels, update count), so that a
+ * restarted engine continues already separated. The layout depends on M, K,
+ * T, N and B; a buffer from a solver with other dimensions is rejected.
+ * Native byte order. All three are RT-safe (no allocation; bounded time).
+ */
+/** Bytes strebm_linear_save_state() writes; 0 for NULL. */
+size_t strebm_linear_state_size(const struct strebm_linear *l);
+/** Serialise into buf (len >= state size). @return 0 or -EINVAL. */
+int strebm_linear_save_state(const struct strebm_linear *l, void *buf, size_t len);
+/** Validate a buffer without changing l. @return 0 or -EINVAL (mismatch, corrupt). */
+int strebm_linear_check_state(const struct strebm_linear *l, const void *buf, size_t len);
+/** Validate, then restore; l is unchanged on error. @return 0 or -EINVAL. */
+int strebm_linear_load_state(struct strebm_linear *l, const void *buf, size_t len);
 
 #endif

@@ -56,6 +56,9 @@ struct strebmd_status {
 	double gain_db[STREBM_MAX_SOURCES];
 	bool mute[STREBM_MAX_SOURCES];
 	double rms_dbfs[STREBM_MAX_SOURCES]; /* output level over the last hop(s) */
+	/* length-scales the engine accepts, ms (from the solver's bounds and the
+	 * rate); 0: unknown, and OSC checks only its own 0 < ms <= 1000 */
+	double ell_min_ms, ell_max_ms;
 };
 
 #endif
