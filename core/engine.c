@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "gaussianize.h"
 
-static const char *const mode_names[STREBM_MODE_COUNT] = { "linear", "nonlinear" };
+static const char *const mode_names[STREBM_MODE_COUNT] = { "linear", "nonlinear",
+							     "convolutive" };
 
 const char *strebm_mode_name(enum strebm_mode mode)
 {
@@ -36,6 +38,8 @@ struct strebm_engine {
 
 	struct strebm_linear *lin;
 	struct strebm_gauss *gauss;
+	struct strebm_conv *conv; /* NULL when the shape admits no convolutive mode */
+	double *xf;               /* K x H: the other mode's output during a switch */
 
 	double *xw;      /* M x T window of input (newest last) */
 	double *zw;      /* M x T window of Gaussianized input */
@@ -72,6 +76,8 @@ void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, si
 	cfg->ell_ordered = false;
 	cfg->perm_guard = true;
 	cfg->gauss_forget = 0.999;
+	cfg->conv_frame = 0;
+	cfg->conv_envelope = false;
 }
 
 static void linear_config(const struct strebm_engine_config *c, struct strebm_linear_config *lc)
@@ -109,6 +115,19 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	T = e->T = cfg->T;
 	H = e->H = cfg->H;
 	e->lin = strebm_linear_create(&lc);
+	if (!cfg->bypass) {
+		struct strebm_conv_config cc;
+		size_t N = cfg->conv_frame ? cfg->conv_frame : T;
+		strebm_conv_config_default(&cc, M, K, N, H);
+		cc.ref_mic = cfg->ref_mic;
+		cc.envelope = cfg->conv_envelope;
+		for (k = 0; k < STREBM_MAX_SOURCES; k++)
+			cc.kernel[k] = cfg->kernel;
+		e->conv = strebm_conv_create(&cc);
+	}
+	if (cfg->mode == STREBM_MODE_CONVOLUTIVE && !e->conv)
+		goto fail;
+	e->xf = calloc(K * H, sizeof(double));
 	e->gauss = strebm_gauss_create(M, 4096, cfg->gauss_forget);
 	e->xw = calloc(M * T, sizeof(double));
 	e->zw = calloc(M * T, sizeof(double));
@@ -122,7 +141,7 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 		goto fail;
 	for (k = 0; k < K && k < M; k++)
 		e->Did[k * M + k] = 1.0;
-	if (!e->lin || !e->gauss || !e->xw || !e->zw || !e->hop || !e->zhop || !e->Dprev ||
+	if (!e->lin || !e->gauss || !e->xf || !e->xw || !e->zw || !e->hop || !e->zhop || !e->Dprev ||
 	    !e->ya || !e->yb)
 		goto fail;
 	for (k = 0; k < K; k++) {
@@ -143,6 +162,8 @@ void strebm_engine_destroy(struct strebm_engine *e)
 		return;
 	strebm_linear_destroy(e->lin);
 	strebm_gauss_destroy(e->gauss);
+	strebm_conv_destroy(e->conv);
+	free(e->xf);
 	free(e->xw); free(e->zw); free(e->hop); free(e->zhop);
 	free(e->Dprev); free(e->ya); free(e->yb); free(e->Did);
 	free(e);
@@ -152,6 +173,8 @@ void strebm_engine_reset(struct strebm_engine *e)
 {
 	strebm_linear_reset(e->lin);
 	strebm_gauss_reset(e->gauss);
+	if (e->conv)
+		strebm_conv_reset(e->conv);
 	memset(e->xw, 0, e->M * e->T * sizeof(double));
 	memset(e->zw, 0, e->M * e->T * sizeof(double));
 	memset(e->Dprev, 0, e->K * e->M * sizeof(double));
@@ -279,22 +302,15 @@ static void guard(struct strebm_engine *e, const double *x)
 	}
 }
 
-int strebm_engine_process(struct strebm_engine *e, const double *in, double *out)
+/* One hop of the window modes (linear, nonlinear). */
+static int window_process(struct strebm_engine *e, const double *in, double *out)
 {
 	size_t M, K, H, T, m, k, t;
 	bool bad = false;
 	const double *x, *D;
 	double ramp_step;
 
-	if (!e || !in || !out)
-		return -EINVAL;
 	M = e->M; K = e->K; H = e->H; T = e->T;
-
-	if (e->next_mode != e->mode) {
-		e->mode = e->next_mode;
-		strebm_linear_reset(e->lin);
-		e->have_prev = false;
-	}
 	for (m = 0; m < M * H; m++) {
 		double v = in[m];
 		if (!isfinite(v)) {
@@ -370,6 +386,91 @@ output:
 	return 0;
 }
 
+/* One hop of convolutive mode: sanitized input through core/conv, gains
+ * and mutes ramped across the hop, garbage never emitted. */
+static int conv_process(struct strebm_engine *e, const double *in, double *out)
+{
+	size_t M = e->M, K = e->K, H = e->H, m, k, t;
+	bool bad = false;
+
+	for (m = 0; m < M * H; m++) {
+		double v = in[m];
+		if (!isfinite(v)) {
+			v = 0.0;
+			bad = true;
+		}
+		e->hop[m] = v;
+	}
+	if (bad)
+		e->nonfinite++;
+	strebm_conv_process(e->conv, e->hop, out, !e->frozen);
+	for (k = 0; k < K; k++) {
+		double g0 = e->gain[k];
+		double g1 = e->mute[k] ? 0.0 : pow(10.0, e->gain_db[k] / 20.0);
+		for (t = 0; t < H; t++)
+			out[k * H + t] *= g0 + (g1 - g0) * (double)t / (double)H;
+		e->gain[k] = g1;
+	}
+	for (t = 0; t < K * H; t++)
+		if (!isfinite(out[t]) || fabs(out[t]) > 1e6) {
+			memset(out, 0, K * H * sizeof(double));
+			strebm_conv_reset(e->conv);
+			e->breakdowns++;
+			break;
+		}
+	e->hops++;
+	return 0;
+}
+
+static int mode_process(struct strebm_engine *e, const double *in, double *out)
+{
+	return e->mode == STREBM_MODE_CONVOLUTIVE ? conv_process(e, in, out)
+						  : window_process(e, in, out);
+}
+
+int strebm_engine_process(struct strebm_engine *e, const double *in, double *out)
+{
+	size_t K, H, k, t;
+	unsigned long hops, nonfinite;
+	double gain[STREBM_MAX_SOURCES];
+
+	if (!e || !in || !out)
+		return -EINVAL;
+	if (e->next_mode == e->mode)
+		return mode_process(e, in, out);
+	if (e->mode != STREBM_MODE_CONVOLUTIVE && e->next_mode != STREBM_MODE_CONVOLUTIVE) {
+		e->mode = e->next_mode;
+		strebm_linear_reset(e->lin);
+		e->have_prev = false;
+		return mode_process(e, in, out);
+	}
+	/* into or out of convolutive mode: both modes run on this hop and the
+	 * output cross-fades from the old one to the new one */
+	K = e->K;
+	H = e->H;
+	hops = e->hops;
+	nonfinite = e->nonfinite;
+	memcpy(gain, e->gain, sizeof(gain));
+	mode_process(e, in, e->xf);
+	e->hops = hops;
+	e->nonfinite = nonfinite;
+	memcpy(e->gain, gain, sizeof(gain));
+	e->mode = e->next_mode;
+	if (e->mode == STREBM_MODE_CONVOLUTIVE) {
+		strebm_conv_reset(e->conv);
+	} else {
+		strebm_linear_reset(e->lin);
+		e->have_prev = false;
+	}
+	mode_process(e, in, out);
+	for (k = 0; k < K; k++)
+		for (t = 0; t < H; t++) {
+			double r = (double)(t + 1) / (double)H;
+			out[k * H + t] = (1.0 - r) * e->xf[k * H + t] + r * out[k * H + t];
+		}
+	return 0;
+}
+
 void strebm_engine_freeze(struct strebm_engine *e, bool freeze)
 {
 	e->frozen = freeze;
@@ -377,7 +478,8 @@ void strebm_engine_freeze(struct strebm_engine *e, bool freeze)
 
 int strebm_engine_set_mode(struct strebm_engine *e, enum strebm_mode mode)
 {
-	if (!e || (unsigned)mode >= STREBM_MODE_COUNT)
+	if (!e || (unsigned)mode >= STREBM_MODE_COUNT ||
+	    (mode == STREBM_MODE_CONVOLUTIVE && !e->conv))
 		return -EINVAL;
 	e->next_mode = mode;
 	return 0;
@@ -401,16 +503,32 @@ int strebm_engine_set_mute(struct strebm_engine *e, size_t k, bool mute)
 
 int strebm_engine_set_ell(struct strebm_engine *e, size_t k, double ell, bool pinned)
 {
+	int r;
+
 	if (!e)
 		return -EINVAL;
-	return strebm_linear_set_ell(e->lin, k, ell, pinned);
+	r = strebm_linear_set_ell(e->lin, k, ell, pinned);
+	if (e->conv) {
+		int rc = strebm_conv_set_ell(e->conv, k, ell, pinned);
+		if (e->mode == STREBM_MODE_CONVOLUTIVE)
+			return rc;
+	}
+	return r;
 }
 
 int strebm_engine_set_kernel(struct strebm_engine *e, size_t k, enum strebm_kernel kind)
 {
+	int r;
+
 	if (!e)
 		return -EINVAL;
-	return strebm_linear_set_kernel(e->lin, k, kind);
+	r = strebm_linear_set_kernel(e->lin, k, kind);
+	if (e->conv) {
+		int rc = strebm_conv_set_kernel(e->conv, k, kind);
+		if (e->mode == STREBM_MODE_CONVOLUTIVE)
+			return rc;
+	}
+	return r;
 }
 
 void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st)
@@ -430,11 +548,24 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 	st->mode = e->mode;
 	st->ready = strebm_linear_ready(e->lin);
 	st->frozen = e->frozen;
+	if (e->mode == STREBM_MODE_CONVOLUTIVE) {
+		struct strebm_conv_status cs;
+		strebm_conv_get_status(e->conv, &cs);
+		st->updates = cs.updates;
+		st->objective = cs.objective;
+		for (k = 0; k < e->K; k++)
+			st->ell[k] = cs.ell[k];
+		st->ready = cs.ready;
+		st->reseeds = cs.reseeds;
+		st->health = cs.health;
+		st->separation = cs.mix;
+		st->degraded = cs.degraded;
+	}
 }
 
 size_t strebm_engine_latency(const struct strebm_engine *e)
 {
-	return e->H;
+	return e->mode == STREBM_MODE_CONVOLUTIVE ? strebm_conv_latency(e->conv) : e->H;
 }
 
 /*

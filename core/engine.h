@@ -13,7 +13,10 @@
  *
  * Modes: linear (instantaneous mixing), nonlinear (post-nonlinear: each
  * channel Gaussianized by a running marginal estimate, then the linear
- * solver, then optionally the joint StrEBM solver with an MLP map).
+ * solver, then optionally the joint StrEBM solver with an MLP map),
+ * convolutive (core/conv: STFT with frame conv_frame and hop H, per-bin
+ * demixing; latency one frame). A switch into or out of convolutive mode
+ * cross-fades the two modes' outputs across one hop.
  *
  * Threads: create/destroy on the main thread. process() and the setters are
  * RT-safe for the worker thread (no allocation, locks, syscalls, logging).
@@ -31,10 +34,11 @@
 enum strebm_mode {
 	STREBM_MODE_LINEAR = 0,
 	STREBM_MODE_NONLINEAR,
+	STREBM_MODE_CONVOLUTIVE,  /* STFT per-bin demixing (core/conv): rooms, delays */
 	STREBM_MODE_COUNT
 };
 
-/** "linear" / "nonlinear", or NULL. */
+/** "linear" / "nonlinear" / "convolutive", or NULL. */
 const char *strebm_mode_name(enum strebm_mode mode);
 /** Parse a mode name. @return 0 or -EINVAL. */
 int strebm_mode_from_name(const char *name, enum strebm_mode *out);
@@ -54,6 +58,8 @@ struct strebm_engine_config {
 	double gauss_forget;      /* nonlinear: marginal histogram forgetting per hop */
 	bool bypass;              /* identity demixing (K == M), no solver: a dry
 				   * passthrough through the same window path */
+	size_t conv_frame;        /* convolutive: STFT frame in samples (even, > H); 0: T */
+	bool conv_envelope;       /* convolutive: GP spectral envelope (false: lambda == 1) */
 };
 
 /** Defaults for M channels, K sources, window T and hop H. */
@@ -100,11 +106,16 @@ struct strebm_engine_status {
 	enum strebm_mode mode;
 	bool ready;
 	bool frozen;
+	/* convolutive mode (zero in the others) */
+	unsigned long reseeds;       /* bands re-seeded by the inter-bin permutation check */
+	double health;               /* 1 - largest output activity correlation */
+	double separation;           /* output blend: 1 separated, 0 passthrough (ref mic / K) */
+	bool degraded;               /* cannot separate: falling back to passthrough */
 };
 
 /** Snapshot of the status. RT-safe. */
 void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st);
-/** Algorithmic latency in samples (one hop). */
+/** Algorithmic latency in samples: one hop; one STFT frame in convolutive mode. */
 size_t strebm_engine_latency(const struct strebm_engine *e);
 
 /*

@@ -64,7 +64,7 @@ static void usage(FILE *f)
 "  -o, --output-dir DIR      file backend: writes DIR/source_1.wav ... source_K.wav\n"
 "                            (float WAV, input rate and length); created if missing\n"
 "  -k, --sources K           number of sources (engine.sources; default: one per channel)\n"
-"  -m, --mode MODE           linear | nonlinear (engine.mode)\n"
+"  -m, --mode MODE           linear | nonlinear | convolutive (engine.mode)\n"
 "  -K, --kernel NAME         rbf | matern12 | matern32 | matern52 (engine.kernel)\n"
 "  -C, --channels M          live backends: input channels (audio.channels)\n"
 "  -n, --client-name NAME    JACK client name (jack.client_name, default strebmd)\n"
@@ -236,7 +236,7 @@ static double wall(void)
 }
 
 static int write_report(const char *path, const struct strebm_engine_config *ec,
-			const struct strebm_wav_info *info, double audio_s, double cpu_s,
+			size_t latency, const struct strebm_wav_info *info, double audio_s, double cpu_s,
 			const struct strebm_engine_status *st, size_t nonfinite_samples,
 			bool interrupted)
 {
@@ -252,7 +252,7 @@ static int write_report(const char *path, const struct strebm_engine_config *ec,
 	fprintf(f, "  \"sample_rate\": %u,\n  \"channels\": %zu,\n  \"sources\": %zu,\n",
 		info->rate, ec->M, ec->K);
 	fprintf(f, "  \"window\": %zu,\n  \"hop\": %zu,\n  \"latency_samples\": %zu,\n", ec->T,
-		ec->H, ec->H);
+		ec->H, latency);
 	fprintf(f, "  \"audio_seconds\": %.6f,\n  \"worker_cpu_seconds\": %.6f,\n  \"rtf\": %.6f,\n",
 		audio_s, cpu_s, audio_s > 0 ? cpu_s / audio_s : 0.0);
 	fprintf(f, "  \"hops\": %lu,\n  \"updates\": %lu,\n  \"permutation_fixes\": %lu,\n",
@@ -275,7 +275,7 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	struct strebm_engine_config ec;
 	struct strebm_engine_status st;
 	double *xin = NULL, *yout = NULL, t_last = 0.0, audio_s;
-	size_t done = 0, bad = 0;
+	size_t done = 0, nread = 0, lag, bad = 0;
 	bool progress, interrupted = false;
 	char err[PATH_MAX + 256];
 	int ret = -EINVAL;
@@ -328,21 +328,33 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K, ec.T,
 			 ec.H, 1000.0 * (double)ec.H / info.rate);
 	progress = !o->quiet && isatty(STDERR_FILENO) && info.frames > 10 * (size_t)info.rate;
+	/* outputs are written time-aligned with the input: the engine's delay
+	 * beyond the hop (convolutive mode: N - H) is dropped at the start and
+	 * the tail flushed with silence */
+	lag = strebm_engine_latency(strebmd_worker_engine(w)) - ec.H;
 	while (done < info.frames && !stop_requested) {
-		long got = strebm_wav_in_read(in, xin, ec.H);
-		size_t n;
-		if (got < 0) {
-			log_error("read error on '%s'", o->input);
-			goto out;
+		long got = 0;
+		size_t n, off;
+		if (nread < info.frames) {
+			got = strebm_wav_in_read(in, xin, ec.H);
+			if (got < 0) {
+				log_error("read error on '%s'", o->input);
+				goto out;
+			}
+			if (got == 0)
+				break;
+			nread += (size_t)got;
+		} else {
+			memset(xin, 0, ec.M * ec.H * sizeof(double));
 		}
-		if (got == 0)
-			break;
-		n = (size_t)got;
 		if (strebmd_worker_hop(w, xin, yout) < 0) {
 			log_error("engine failure");
 			goto out;
 		}
-		if (strebm_wav_out_write(out, yout, ec.H, n) < 0) {
+		off = lag < ec.H ? lag : ec.H;
+		lag -= off;
+		n = ec.H - off < info.frames - done ? ec.H - off : info.frames - done;
+		if (n && strebm_wav_out_write(out, yout + off, ec.H, n) < 0) {
 			log_error("write error in '%s'", o->output_dir);
 			goto out;
 		}
@@ -365,7 +377,8 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	out = NULL;
 	audio_s = (double)done / info.rate;
 	strebm_engine_get_status(strebmd_worker_engine(w), &st);
-	if (o->report && write_report(o->report, &ec, &info, audio_s,
+	if (o->report && write_report(o->report, &ec, strebm_engine_latency(strebmd_worker_engine(w)),
+				      &info, audio_s,
 				      strebmd_worker_cpu_seconds(w), &st, bad, interrupted) < 0)
 		goto out;
 	if (!o->quiet) {

@@ -6,11 +6,14 @@
 
 #include "log.h"
 
-static size_t auto_window(unsigned rate)
+static size_t auto_window(unsigned rate, int mode)
 {
 	double target = 0.05 * (double)rate;
 	size_t T = 16;
 
+	/* convolutive: the STFT frame, the power of two nearest 128 ms (log scale) */
+	if (mode == STREBM_MODE_CONVOLUTIVE)
+		return (size_t)1 << (int)fmin(16.0, fmax(4.0, round(log2(0.128 * (double)rate))));
 	while ((double)T * 1.5 < target && T < 65536)
 		T *= 2;
 	return T;
@@ -21,7 +24,7 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 			 struct strebm_engine_config *ec)
 {
 	size_t K = cfg->sources ? (size_t)cfg->sources : M;
-	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate);
+	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate, cfg->mode);
 	size_t H;
 
 	if (cfg->window_ms > 0)

@@ -31,7 +31,7 @@ struct schema {
 	const char *help;
 };
 
-static const char *const mode_names[] = { "linear", "nonlinear", NULL };
+static const char *const mode_names[] = { "linear", "nonlinear", "convolutive", NULL };
 static const char *const kernel_names[] = { "rbf", "matern12", "matern32", "matern52", NULL };
 static const char *const backend_names[] = { "auto", "file", "jack", "portaudio", NULL };
 static const char *const fill_names[] = { "silence", "dry", NULL };

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "engine.h"
 #include "testutil.h"
 
@@ -109,7 +110,8 @@ END_TEST
 
 START_TEST(test_process_no_alloc)
 {
-	static const enum strebm_mode modes[] = { STREBM_MODE_LINEAR, STREBM_MODE_NONLINEAR };
+	static const enum strebm_mode modes[] = { STREBM_MODE_LINEAR, STREBM_MODE_NONLINEAR,
+						   STREBM_MODE_CONVOLUTIVE };
 	struct strebm_engine_config cfg;
 	struct strebm_engine *e;
 	size_t M = 3, H = 256, h, i;
@@ -138,8 +140,12 @@ START_TEST(test_process_no_alloc)
 		}
 		if (h == 200) {
 			strebm_engine_freeze(e, false);
-			strebm_engine_set_mode(e, STREBM_MODE_LINEAR);
+			/* linear -> convolutive -> linear: both cross-faded switches */
+			strebm_engine_set_mode(e, _i == 0 ? STREBM_MODE_CONVOLUTIVE
+							 : STREBM_MODE_LINEAR);
 		}
+		if (h == 230 && _i == 0)
+			strebm_engine_set_mode(e, STREBM_MODE_LINEAR);
 		if (h == 250)
 			strebm_engine_reset(e);
 		ret = strebm_engine_process(e, in, out);
@@ -154,6 +160,46 @@ START_TEST(test_process_no_alloc)
 }
 END_TEST
 
+/* The convolutive solver with every option on (two start-up hypotheses, the
+ * permutation check, the GP envelope with length-scale steps, health). */
+START_TEST(test_conv_no_alloc)
+{
+	struct strebm_conv_config cfg;
+	struct strebm_conv *c;
+	size_t M = 3, H = 128, h, i;
+	double *in = malloc(M * H * sizeof(double)), *out = malloc(M * H * sizeof(double));
+	struct test_rng r = { 23 };
+	struct strebm_conv_status st;
+
+	strebm_conv_config_default(&cfg, M, M, 512, H);
+	cfg.two_starts = true;
+	cfg.perm_every = 2;
+	cfg.envelope = true;
+	cfg.ell_every = 3;
+	cfg.startup_hops = 120;
+	c = strebm_conv_create(&cfg);
+	ck_assert_ptr_nonnull(c);
+	atomic_store(&violations, 0);
+	for (h = 0; h < 300; h++) {
+		for (i = 0; i < M * H; i++)
+			in[i] = test_rng_normal(&r) * (h % 40 < 20 ? 1.0 : 0.2) * (i < H ? 2.0 : 1.0);
+		armed = 1;
+		if (h == 250)
+			strebm_conv_set_ell(c, 1, 5.0, true);
+		if (h == 260)
+			strebm_conv_reset(c);
+		strebm_conv_process(c, in, out, h < 270);
+		strebm_conv_get_status(c, &st);
+		armed = 0;
+	}
+	ck_assert_msg(atomic_load(&violations) == 0, "%d allocation/lock calls in the hop path",
+		      atomic_load(&violations));
+	strebm_conv_destroy(c);
+	free(in);
+	free(out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rtsafe");
@@ -163,7 +209,8 @@ int main(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_interposer_works);
-	tcase_add_loop_test(tc, test_process_no_alloc, 0, 2);
+	tcase_add_loop_test(tc, test_process_no_alloc, 0, 3);
+	tcase_add_test(tc, test_conv_no_alloc);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

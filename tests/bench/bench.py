@@ -15,8 +15,8 @@ For every selected set under the data directory (default: $STREBM_SHARED_DATA, e
 1. runs the separator in file mode:
        STREBMD --backend file --input SET/mix.wav --output-dir DIR --sources K
                --mode MODE --report DIR/report.json [EXTRA...]
-   MODE is the set's mode from meta.json ('linear', 'nonlinear', 'delayed' or
-   'reverb') unless --mode is given. The run must write DIR/source_1.wav ...
+   MODE is the set's mode from meta.json ('linear' or 'nonlinear'; 'delayed' and
+   'reverb' sets run in 'convolutive' mode) unless --mode is given. The run must write DIR/source_1.wav ...
    source_K.wav (same length and rate as the mixture) and report.json with
    audio_seconds and worker_cpu_seconds;
 2. runs FastICA (whiten='unit-variance', max_iter=1000, random_state=0) on the whole
@@ -37,8 +37,10 @@ It prints per-source details for each set, then one fixed-width row per set. Wit
 --targets it also checks the acceptance figures and prints PASS/FAIL per row:
 linear sets median SI-SDRi >= 25 dB; nonlinear tanh sets median SI-SDRi >= FastICA's
 + 3 dB and mean |corr| >= 0.9; linear_k4_48k RTF <= 0.05; nonlinear_tanh_k2_16k
-RTF <= 0.5 (RTF is only reported on the other sets). Sets without any target show
-'n/a'.
+RTF <= 0.5; delayed/reverb sets (run in convolutive mode) median SI-SDRi >= 0,
+delayed_frac_k2_16k/_48k >= 15, reverb_rt200_k2_16k >= 5, reverb_rt200_k3_16k >= 3,
+RTF <= 0.1 for M=K=2 at 48 kHz and M=K=3 at 16 kHz (issue 6). Sets without any
+target show 'n/a'.
 
 Exit status: 0 on success; 1 if any strebmd run failed (its stderr is printed) or a
 set could not be loaded; 2 if all runs succeeded but a --targets check failed.
@@ -67,6 +69,8 @@ from sklearn.exceptions import ConvergenceWarning
 DEFAULT_KINDS = ("linear", "nonlinear")
 ALL_KINDS = ("linear", "nonlinear", "delayed", "reverb")
 FASTICA_MAX_ITER = 1000
+# strebmd mode for a set's mixing model (meta.json "mode") unless --mode is given
+SET_MODE = {"delayed": "convolutive", "reverb": "convolutive"}
 REPORT_KEYS = ("audio_seconds", "worker_cpu_seconds", "rtf", "window", "hop",
                "latency_samples")
 
@@ -176,7 +180,7 @@ def run_strebmd(args, data, out_dir):
     n_src = meta["n_src"]
     cmd = [args.strebmd, "--backend", "file", "--input", str(data["dir"] / "mix.wav"),
            "--output-dir", str(out_dir), "--sources", str(n_src),
-           "--mode", args.mode or meta["mode"],
+           "--mode", args.mode or SET_MODE.get(meta["mode"], meta["mode"]),
            "--report", str(out_dir / "report.json")] + shlex.split(args.extra)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -231,7 +235,13 @@ def check_targets(row):
         checks.append(("SI-SDRi >= ICA+3",
                        st["si_sdri_median"] >= ica["si_sdri_median"] + 3.0))
         checks.append(("|corr| >= 0.9", st["corr_mean"] >= 0.9))
-    rtf_limit = {"linear_k4_48k": 0.05, "nonlinear_tanh_k2_16k": 0.5}.get(row["set"])
+    if meta["mode"] in ("delayed", "reverb"):  # issue 6 figures (image reference)
+        least = {"delayed_frac_k2_16k": 15.0, "delayed_frac_k2_48k": 15.0,
+                 "reverb_rt200_k2_16k": 5.0, "reverb_rt200_k3_16k": 3.0}.get(row["set"], 0.0)
+        checks.append((f"SI-SDRi >= {least:g}", st["si_sdri_median"] >= least))
+    rtf_limit = {"linear_k4_48k": 0.05, "nonlinear_tanh_k2_16k": 0.5,
+                 "delayed_frac_k2_48k": 0.1, "reverb_rt200_k2_48k": 0.1,
+                 "delayed_frac_k3_16k": 0.1, "reverb_rt200_k3_16k": 0.1}.get(row["set"])
     if rtf_limit is not None:
         checks.append((f"RTF <= {rtf_limit}", st["rtf"] <= rtf_limit))
     return [{"check": d, "pass": bool(ok)} for d, ok in checks]

@@ -1,0 +1,1097 @@
+/* SPDX-License-Identifier: MIT */
+#include "conv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stft.h"
+
+/* One start-up hypothesis: its demixing, statistics, history and running NLL. */
+struct hyp {
+	double complex *W;   /* F x K x K, row k of bin f is w_k(f)^H */
+	double complex *V;   /* F x K x (K x K): V_k(f) */
+	double *mag;         /* R x K x F ring of |y_k(f,t)| (W before the update) */
+	size_t ring_n;       /* valid frames in the ring (newest at the shared position) */
+	double nll;          /* running J per bin and source (forgotten) */
+	double nll_w;        /* running weight of nll */
+	bool active;
+};
+
+struct strebm_conv {
+	struct strebm_conv_config cfg;
+	size_t M, K, N, H, F, R, ref;
+	size_t chan[STREBM_MAX_SOURCES];
+	struct strebm_stft *stft;
+	double *in_sel;            /* K x H selected input channels */
+	double complex *X, *Y;     /* K x F frame in / out */
+	double complex *xb;        /* F x K frame, bin-major */
+	double complex *yb;        /* F x K outputs of the current hypothesis */
+	double complex *seed;      /* pca_hop x F x K first frames (PCA start) */
+	double *lam;               /* K x F envelope */
+	double *om;                /* F bin frequencies (rad/sample) */
+	double *env;               /* K x R band envelopes (permutation check) */
+	double *genv;              /* K x R global envelopes */
+	double *mu;                /* K x F mean magnitude per bin over the ring */
+	double complex *scr;       /* K^3 + 2 K^2 + K algebra scratch */
+	struct hyp h[2];
+
+	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
+	double ell[STREBM_MAX_SOURCES];
+	bool pinned[STREBM_MAX_SOURCES];
+	double gain_tv[2][STREBM_MAX_SOURCES]; /* per-hypothesis TV gains of the frame */
+
+	size_t ring_pos;
+	size_t nseed;
+	unsigned long frames, updates, reseeds;
+	unsigned best;
+	bool startup;
+	double beta;               /* running-average factor of the NLLs, per hop */
+	double beta_h;             /* running-average factor of the health moments */
+
+	/* health: running moments of the output log-gains */
+	double lg_m[STREBM_MAX_SOURCES];
+	double lg_c[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES];
+	double lg_w;
+	double health, mix;
+	bool degraded;
+};
+
+/* ------------------------------------------------------------------ small complex algebra */
+
+static inline double cabs2(double complex z)
+{
+	return creal(z) * creal(z) + cimag(z) * cimag(z);
+}
+
+/* 1/z without the library's careful (slow) complex division */
+static inline double complex crecip(double complex z)
+{
+	return conj(z) * (1.0 / cabs2(z));
+}
+
+/* Solve A x = b in place (A n x n row-major is destroyed, b becomes x),
+ * Gauss with partial pivoting. @return false if singular or non-finite. */
+static bool csolve(double complex *A, double complex *b, size_t n)
+{
+	size_t col, r, j, piv;
+
+	for (col = 0; col < n; col++) {
+		double best = cabs2(A[col * n + col]);
+		double complex inv;
+		piv = col;
+		for (r = col + 1; r < n; r++) {
+			double v = cabs2(A[r * n + col]);
+			if (v > best) {
+				best = v;
+				piv = r;
+			}
+		}
+		if (!(best > 1e-290) || !isfinite(best))
+			return false;
+		if (piv != col) {
+			for (j = 0; j < n; j++) {
+				double complex t = A[col * n + j];
+				A[col * n + j] = A[piv * n + j];
+				A[piv * n + j] = t;
+			}
+			double complex t = b[col];
+			b[col] = b[piv];
+			b[piv] = t;
+		}
+		inv = crecip(A[col * n + col]);
+		for (r = col + 1; r < n; r++) {
+			double complex fac = A[r * n + col] * inv;
+			if (fac == 0.0)
+				continue;
+			for (j = col + 1; j < n; j++)
+				A[r * n + j] -= fac * A[col * n + j];
+			b[r] -= fac * b[col];
+		}
+	}
+	for (r = n; r-- > 0;) {
+		double complex s = b[r];
+		for (j = r + 1; j < n; j++)
+			s -= A[r * n + j] * b[j];
+		b[r] = s * crecip(A[r * n + r]);
+		if (!isfinite(creal(b[r])) || !isfinite(cimag(b[r])))
+			return false;
+	}
+	return true;
+}
+
+/* log |det A| (A n x n, copied to scr). -inf if singular. */
+static double clogabsdet(const double complex *A, size_t n, double complex *scr)
+{
+	size_t col, r, j, piv;
+	double ld = 0.0;
+
+	if (n == 1)
+		return 0.5 * log(cabs2(A[0]));
+	if (n == 2)
+		return log(cabs(A[0] * A[3] - A[1] * A[2]));
+	memcpy(scr, A, n * n * sizeof(*scr));
+	for (col = 0; col < n; col++) {
+		double best = cabs2(scr[col * n + col]);
+		piv = col;
+		for (r = col + 1; r < n; r++)
+			if (cabs2(scr[r * n + col]) > best) {
+				best = cabs2(scr[r * n + col]);
+				piv = r;
+			}
+		if (!(best > 0.0))
+			return -INFINITY;
+		if (piv != col)
+			for (j = 0; j < n; j++) {
+				double complex t = scr[col * n + j];
+				scr[col * n + j] = scr[piv * n + j];
+				scr[piv * n + j] = t;
+			}
+		ld += 0.5 * log(best);
+		for (r = col + 1; r < n; r++) {
+			double complex fac = scr[r * n + col] * crecip(scr[col * n + col]);
+			for (j = col + 1; j < n; j++)
+				scr[r * n + j] -= fac * scr[col * n + j];
+		}
+	}
+	return ld;
+}
+
+/* Eigen-decomposition of a Hermitian n x n matrix A (destroyed) by cyclic
+ * complex Jacobi rotations: eigenvalues on A's diagonal, eigenvectors in the
+ * columns of E. Bounded: at most 30 sweeps. */
+static void cjacobi(double complex *A, double complex *E, size_t n)
+{
+	size_t p, q, i, sweep;
+
+	for (i = 0; i < n * n; i++)
+		E[i] = (i % (n + 1) == 0) ? 1.0 : 0.0;
+	for (sweep = 0; sweep < 30; sweep++) {
+		double off = 0.0, diag = 0.0;
+		for (p = 0; p < n; p++) {
+			diag += cabs2(A[p * n + p]);
+			for (q = p + 1; q < n; q++)
+				off += cabs2(A[p * n + q]);
+		}
+		if (!(off > 1e-30 * diag))
+			break;
+		for (p = 0; p < n; p++)
+			for (q = p + 1; q < n; q++) {
+				double complex apq = A[p * n + q], e, jpp, jpq, jqp, jqq;
+				double b = cabs(apq), a = creal(A[p * n + p]), d = creal(A[q * n + q]);
+				double th, c, s;
+				if (!(b > 1e-300))
+					continue;
+				e = apq / b;
+				th = 0.5 * atan2(2.0 * b, a - d);
+				c = cos(th);
+				s = sin(th);
+				/* J = diag(1, conj(e)) [[c, -s], [s, c]] on rows/cols p, q */
+				jpp = c;
+				jpq = -s;
+				jqp = conj(e) * s;
+				jqq = conj(e) * c;
+				for (i = 0; i < n; i++) { /* A <- A J, E <- E J */
+					double complex aip = A[i * n + p], aiq = A[i * n + q];
+					double complex eip = E[i * n + p], eiq = E[i * n + q];
+					A[i * n + p] = aip * jpp + aiq * jqp;
+					A[i * n + q] = aip * jpq + aiq * jqq;
+					E[i * n + p] = eip * jpp + eiq * jqp;
+					E[i * n + q] = eip * jpq + eiq * jqq;
+				}
+				for (i = 0; i < n; i++) { /* A <- J^H A */
+					double complex api = A[p * n + i], aqi = A[q * n + i];
+					A[p * n + i] = conj(jpp) * api + conj(jqp) * aqi;
+					A[q * n + i] = conj(jpq) * api + conj(jqq) * aqi;
+				}
+			}
+	}
+}
+
+/* ------------------------------------------------------------------ envelope */
+
+static void envelope_update(struct strebm_conv *c, size_t k)
+{
+	size_t F = c->F, f;
+	double *lam = c->lam + k * F, mean = 0.0;
+
+	if (!c->cfg.envelope) {
+		for (f = 0; f < F; f++)
+			lam[f] = 1.0;
+		return;
+	}
+	for (f = 0; f < F; f++) {
+		lam[f] = strebm_kernel_psd(c->kernel[k], c->om[f], c->ell[k]);
+		mean += lam[f];
+	}
+	mean /= (double)F;
+	for (f = 0; f < F; f++)
+		lam[f] = lam[f] / mean + c->cfg.floor;
+}
+
+/* Profiled objective of source k's length-scale over the ring of hypothesis h,
+ * J(u) = F sum_t log((1/F) sum_f P/lam) + T sum_f log lam, and dJ/du, u = log ell. */
+static double ell_objective(struct strebm_conv *c, const struct hyp *h, size_t k, double u,
+			    double *dJ)
+{
+	size_t F = c->F, K = c->K, R = c->R, n = h->ring_n < R ? h->ring_n : R, f, i;
+	double ell = exp(u), mS = 0.0, mdS = 0.0, J = 0.0, D = 0.0;
+	double *lam = c->mu, *dlam = c->mu + F; /* scratch (K >= 1: mu holds K x F >= ... ) */
+	double Td = (double)n;
+
+	for (f = 0; f < F; f++) {
+		double d;
+		lam[f] = strebm_kernel_psd_grad(c->kernel[k], c->om[f], ell, &d);
+		dlam[f] = d;
+		mS += lam[f];
+		mdS += d;
+	}
+	mS /= (double)F;
+	mdS /= (double)F;
+	for (f = 0; f < F; f++) {
+		double S = lam[f];
+		lam[f] = S / mS + c->cfg.floor;
+		dlam[f] = dlam[f] / mS - S * mdS / (mS * mS);
+		J += Td * log(lam[f]);
+		D += Td * dlam[f] / lam[f];
+	}
+	for (i = 0; i < n; i++) {
+		size_t pos = (c->ring_pos + R - i) % R;
+		const double *m = h->mag + (pos * K + k) * F;
+		double a = 0.0, b = 0.0;
+		for (f = 0; f < F; f++) {
+			double P = m[f] * m[f], il = 1.0 / lam[f];
+			a += P * il;
+			b -= P * dlam[f] * il * il;
+		}
+		if (!(a > 0.0))
+			continue;
+		J += (double)F * log(a / (double)F);
+		D += (double)F * b / a;
+	}
+	*dJ = D;
+	return J;
+}
+
+static void ell_step(struct strebm_conv *c, const struct hyp *h)
+{
+	size_t k;
+	const double hh = 1e-3;
+
+	for (k = 0; k < c->K; k++) {
+		double u = log(c->ell[k]), g, gp, gm, curv, step;
+		if (c->pinned[k])
+			continue;
+		ell_objective(c, h, k, u, &g);
+		ell_objective(c, h, k, u + hh, &gp);
+		ell_objective(c, h, k, u - hh, &gm);
+		curv = (gp - gm) / (2.0 * hh);
+		if (!isfinite(g) || !isfinite(curv))
+			continue;
+		step = curv > 0.0 ? -g / curv : (g > 0.0 ? -0.2 : 0.2);
+		if (step > 0.3)
+			step = 0.3;
+		if (step < -0.3)
+			step = -0.3;
+		u += step;
+		if (u < log(c->cfg.ell_lo))
+			u = log(c->cfg.ell_lo);
+		if (u > log(c->cfg.ell_hi))
+			u = log(c->cfg.ell_hi);
+		c->ell[k] = exp(u);
+		envelope_update(c, k);
+	}
+}
+
+/* ------------------------------------------------------------------ one hypothesis, one frame */
+
+static void hyp_identity(struct strebm_conv *c, struct hyp *h)
+{
+	size_t F = c->F, K = c->K, f, k;
+
+	memset(h->V, 0, F * K * K * K * sizeof(*h->V));
+	memset(h->W, 0, F * K * K * sizeof(*h->W));
+	for (f = 0; f < F; f++)
+		for (k = 0; k < K; k++)
+			h->W[(f * K + k) * K + k] = 1.0;
+	h->ring_n = 0;
+	h->nll = h->nll_w = 0.0;
+}
+
+/* Outputs of W on the frame (yb), the ring entry, the gains; returns the
+ * frame's J (per bin and source) and the TV gains in gtv. */
+static double hyp_observe(struct strebm_conv *c, struct hyp *h, double px, double *g,
+			  double *gtv, double complex *scr)
+{
+	size_t F = c->F, K = c->K, f, k, m;
+	double *mag = h->mag + c->ring_pos * K * F, J = 0.0, gfloor = 1e-9 * px + 1e-300;
+
+	for (k = 0; k < K; k++)
+		g[k] = gtv[k] = 0.0;
+	for (f = 0; f < F; f++) {
+		const double complex *W = h->W + f * K * K, *x = c->xb + f * K;
+		for (k = 0; k < K; k++) {
+			double complex y = 0.0;
+			double P;
+			for (m = 0; m < K; m++)
+				y += W[k * K + m] * x[m];
+			c->yb[f * K + k] = y;
+			P = cabs2(y);
+			mag[k * F + f] = sqrt(P);
+			g[k] += P / c->lam[k * F + f];
+			gtv[k] += P;
+		}
+		J -= 2.0 * clogabsdet(W, K, scr);
+	}
+	for (k = 0; k < K; k++) {
+		g[k] = g[k] / (double)F + gfloor;
+		gtv[k] = gtv[k] / (double)F + gfloor;
+		J += (double)F * log(g[k]);
+		if (c->cfg.envelope)
+			for (f = 0; f < F; f++)
+				J += log(c->lam[k * F + f]);
+	}
+	if (h->ring_n < c->R)
+		h->ring_n++;
+	return J / (double)(F * K);
+}
+
+/* V_k(f) <- gamma V_k(f) + (1 - gamma) x x^H / r_k(f). */
+static void hyp_stats(struct strebm_conv *c, struct hyp *h, const double complex *xb,
+		      const double *g, double gamma)
+{
+	size_t F = c->F, K = c->K, f, k, i, j;
+
+	for (f = 0; f < F; f++) {
+		const double complex *x = xb + f * K;
+		for (k = 0; k < K; k++) {
+			double complex *V = h->V + (f * K + k) * K * K;
+			double w = (1.0 - gamma) / (g[k] * c->lam[k * F + f]);
+			for (i = 0; i < K; i++)
+				for (j = 0; j < K; j++)
+					V[i * K + j] = gamma * V[i * K + j] + w * x[i] * conj(x[j]);
+		}
+	}
+}
+
+/* One IP sweep over the rows of every bin. */
+static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double complex *scr)
+{
+	size_t F = c->F, K = c->K, f, k, i, j, m;
+	double complex *Vl = scr, *WV = scr + K * K, *w = scr + 2 * K * K;
+
+	for (f = 0; f < F; f++) {
+		double complex *W = h->W + f * K * K;
+		for (k = 0; k < K; k++) {
+			const double complex *V = h->V + (f * K + k) * K * K;
+			double tr = 0.0, delta, nrm = 0.0;
+			for (i = 0; i < K; i++)
+				tr += creal(V[i * K + i]);
+			delta = c->cfg.load * tr / (double)K + 1e-300;
+			memcpy(Vl, V, K * K * sizeof(*Vl));
+			for (i = 0; i < K; i++)
+				Vl[i * K + i] += delta;
+			for (i = 0; i < K; i++)
+				for (j = 0; j < K; j++) {
+					double complex s = 0.0;
+					for (m = 0; m < K; m++)
+						s += W[i * K + m] * Vl[m * K + j];
+					WV[i * K + j] = s;
+				}
+			for (i = 0; i < K; i++)
+				w[i] = i == k ? 1.0 : 0.0;
+			if (!csolve(WV, w, K))
+				continue;
+			for (i = 0; i < K; i++) {
+				double complex s = 0.0;
+				for (j = 0; j < K; j++)
+					s += Vl[i * K + j] * w[j];
+				nrm += creal(conj(w[i]) * s);
+			}
+			if (!(nrm > 0.0) || !isfinite(nrm))
+				continue;
+			nrm = 1.0 / sqrt(nrm);
+			for (i = 0; i < K; i++)
+				W[k * K + i] = conj(w[i]) * nrm;
+		}
+	}
+}
+
+/* Seed hypothesis h from the collected first frames: per-bin PCA (rows by
+ * decreasing eigenvalue, whitened), statistics rebuilt from those frames. */
+static void hyp_seed_pca(struct strebm_conv *c, struct hyp *h, double complex *scr)
+{
+	size_t F = c->F, K = c->K, P = c->nseed, f, t, i, j, k;
+	double complex *C = scr, *E = scr + K * K;
+	double gamma = c->cfg.forget;
+	double g[STREBM_MAX_SOURCES], gtv[STREBM_MAX_SOURCES];
+
+	hyp_identity(c, h);
+	for (f = 0; f < F; f++) {
+		double d[STREBM_MAX_SOURCES], dmax = 0.0;
+		size_t order[STREBM_MAX_SOURCES];
+		double complex *W = h->W + f * K * K;
+		memset(C, 0, K * K * sizeof(*C));
+		for (t = 0; t < P; t++) {
+			const double complex *x = c->seed + (t * F + f) * K;
+			for (i = 0; i < K; i++)
+				for (j = 0; j < K; j++)
+					C[i * K + j] += x[i] * conj(x[j]) / (double)P;
+		}
+		cjacobi(C, E, K);
+		for (i = 0; i < K; i++) {
+			d[i] = creal(C[i * K + i]);
+			order[i] = i;
+			if (d[i] > dmax)
+				dmax = d[i];
+		}
+		for (i = 1; i < K; i++) /* insertion sort, descending */
+			for (j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
+				size_t tmp = order[j];
+				order[j] = order[j - 1];
+				order[j - 1] = tmp;
+			}
+		if (!(dmax > 0.0))
+			continue; /* silent bin: identity */
+		for (i = 0; i < K; i++) {
+			double s = 1.0 / sqrt(fmax(d[order[i]], 1e-8 * dmax));
+			for (j = 0; j < K; j++)
+				W[i * K + j] = conj(E[j * K + order[i]]) * s;
+		}
+	}
+	/* statistics as the recursion would have built them with this W */
+	for (t = 0; t < P; t++) {
+		double px = 0.0;
+		for (f = 0; f < F; f++)
+			for (k = 0; k < K; k++) {
+				double complex y = 0.0;
+				const double complex *x = c->seed + (t * F + f) * K;
+				for (j = 0; j < K; j++)
+					y += h->W[(f * K + k) * K + j] * x[j];
+				c->yb[f * K + k] = y;
+				px += cabs2(x[k]);
+			}
+		px /= (double)(F * K);
+		for (k = 0; k < K; k++) {
+			g[k] = gtv[k] = 0.0;
+			for (f = 0; f < F; f++)
+				g[k] += cabs2(c->yb[f * K + k]) / c->lam[k * F + f];
+			g[k] = g[k] / (double)F + 1e-9 * px + 1e-300;
+		}
+		hyp_stats(c, h, c->seed + t * F * K, g, gamma);
+	}
+	(void)gtv;
+	h->active = true;
+}
+
+/* ------------------------------------------------------------------ permutation check */
+
+static bool next_perm(size_t *p, size_t n)
+{
+	size_t i, j;
+
+	if (n < 2)
+		return false;
+	i = n - 1;
+	while (i > 0 && p[i - 1] >= p[i])
+		i--;
+	if (i == 0)
+		return false;
+	j = n - 1;
+	while (p[j] <= p[i - 1])
+		j--;
+	size_t t = p[i - 1];
+	p[i - 1] = p[j];
+	p[j] = t;
+	for (j = n - 1; i < j; i++, j--) {
+		t = p[i];
+		p[i] = p[j];
+		p[j] = t;
+	}
+	return true;
+}
+
+static double corr(const double *a, const double *b, size_t n)
+{
+	double ma = 0.0, mb = 0.0, ab = 0.0, aa = 0.0, bb = 0.0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ma += a[i];
+		mb += b[i];
+	}
+	ma /= (double)n;
+	mb /= (double)n;
+	for (i = 0; i < n; i++) {
+		ab += (a[i] - ma) * (b[i] - mb);
+		aa += (a[i] - ma) * (a[i] - ma);
+		bb += (b[i] - mb) * (b[i] - mb);
+	}
+	return aa > 0.0 && bb > 0.0 ? ab / sqrt(aa * bb) : 0.0;
+}
+
+/* Permute source rows of bins [f0, f1): new row i is old row p[i]. */
+static void hyp_permute_bins(struct strebm_conv *c, struct hyp *h, size_t f0, size_t f1,
+			     const size_t *p, double complex *scr)
+{
+	size_t F = c->F, K = c->K, R = c->R, f, i, t;
+
+	for (f = f0; f < f1; f++) {
+		double complex *W = h->W + f * K * K, *V = h->V + f * K * K * K;
+		memcpy(scr, W, K * K * sizeof(*scr));
+		for (i = 0; i < K; i++)
+			memcpy(W + i * K, scr + p[i] * K, K * sizeof(*scr));
+		memcpy(scr, V, K * K * K * sizeof(*scr));
+		for (i = 0; i < K; i++)
+			memcpy(V + i * K * K, scr + p[i] * K * K, K * K * sizeof(*scr));
+	}
+	for (t = 0; t < R; t++) {
+		double tmp[STREBM_MAX_SOURCES];
+		for (f = f0; f < f1; f++) {
+			for (i = 0; i < K; i++)
+				tmp[i] = h->mag[(t * K + p[i]) * F + f];
+			for (i = 0; i < K; i++)
+				h->mag[(t * K + i) * F + f] = tmp[i];
+		}
+	}
+}
+
+/* Match each band to the sources' global activity; re-seed bands locked in the
+ * wrong order. @return bands re-seeded. */
+static unsigned hyp_perm_check(struct strebm_conv *c, struct hyp *h, double complex *scr)
+{
+	size_t F = c->F, K = c->K, R = c->R, B = c->cfg.perm_bands;
+	size_t n = h->ring_n < R ? h->ring_n : R, f, k, i, b, t;
+	size_t f_lo = F / 64 + 1; /* the lowest bins carry little but room noise */
+	unsigned fixed = 0;
+
+	if (K < 2 || K > 6 || n < 8)
+		return 0;
+	/* per-bin mean magnitude over the ring, for normalisation */
+	for (k = 0; k < K; k++)
+		for (f = 0; f < F; f++) {
+			double s = 0.0;
+			for (t = 0; t < n; t++) {
+				size_t pos = (c->ring_pos + R - t) % R;
+				s += h->mag[(pos * K + k) * F + f];
+			}
+			c->mu[k * F + f] = s > 0.0 ? (double)n / s : 0.0;
+		}
+	/* global envelopes */
+	for (k = 0; k < K; k++)
+		for (t = 0; t < n; t++) {
+			size_t pos = (c->ring_pos + R - t) % R;
+			const double *m = h->mag + (pos * K + k) * F;
+			double s = 0.0;
+			for (f = f_lo; f < F; f++)
+				s += m[f] * c->mu[k * F + f];
+			c->genv[k * R + t] = s;
+		}
+	for (b = 0; b < B; b++) {
+		size_t f0 = f_lo + (F - f_lo) * b / B, f1 = f_lo + (F - f_lo) * (b + 1) / B;
+		double cm[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sid = 0.0, sbest = -1e30;
+		double *rest = c->genv + 0; /* reused below per source */
+		size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+		bool ident;
+		if (f1 <= f0)
+			continue;
+		for (k = 0; k < K; k++)
+			for (t = 0; t < n; t++) {
+				size_t pos = (c->ring_pos + R - t) % R;
+				const double *m = h->mag + (pos * K + k) * F;
+				double s = 0.0;
+				for (f = f0; f < f1; f++)
+					s += m[f] * c->mu[k * F + f];
+				c->env[k * R + t] = s;
+			}
+		/* band i against the global activity of source j outside the band */
+		for (i = 0; i < K; i++)
+			for (k = 0; k < K; k++) {
+				double tmp[512];
+				size_t nn = n < 512 ? n : 512;
+				for (t = 0; t < nn; t++)
+					tmp[t] = c->genv[k * R + t] - c->env[k * R + t];
+				cm[i * K + k] = corr(c->env + i * R, tmp, nn);
+			}
+		(void)rest;
+		for (i = 0; i < K; i++) {
+			p[i] = i;
+			sid += cm[i * K + i];
+		}
+		do {
+			double s = 0.0;
+			for (i = 0; i < K; i++)
+				s += cm[i * K + p[i]];
+			if (s > sbest) {
+				sbest = s;
+				memcpy(bestp, p, sizeof(p));
+			}
+		} while (next_perm(p, K));
+		ident = true;
+		for (i = 0; i < K; i++)
+			ident &= bestp[i] == i;
+		/* act only on a clear, well-supported swap: band row i belongs to
+		 * source bestp[i], so new row bestp[i] is old row i */
+		if (!ident && sbest - sid > 0.15 * (double)K && sbest > 0.3 * (double)K) {
+			size_t q[STREBM_MAX_SOURCES];
+			for (i = 0; i < K; i++)
+				q[bestp[i]] = i;
+			hyp_permute_bins(c, h, f0, f1, q, scr);
+			fixed++;
+		}
+	}
+	return fixed;
+}
+
+/* Global activity of each source over the last n ring frames: sum over bins
+ * of |y| normalised by the bin's mean (out K x R). */
+static void hyp_activity(struct strebm_conv *c, const struct hyp *h, size_t n, double *out)
+{
+	size_t F = c->F, K = c->K, R = c->R, f, k, t;
+
+	for (k = 0; k < K; k++)
+		for (f = 0; f < F; f++) {
+			double s = 0.0;
+			for (t = 0; t < n; t++)
+				s += h->mag[(((c->ring_pos + R - t) % R) * K + k) * F + f];
+			c->mu[k * F + f] = s > 0.0 ? (double)n / s : 0.0;
+		}
+	for (k = 0; k < K; k++)
+		for (t = 0; t < n; t++) {
+			const double *m = h->mag + (((c->ring_pos + R - t) % R) * K + k) * F;
+			double s = 0.0;
+			for (f = 0; f < F; f++)
+				s += m[f] * c->mu[k * F + f];
+			out[k * R + t] = s;
+		}
+}
+
+/* Put hypothesis dst's sources in the slots of hypothesis ref (matched by
+ * their global activity), so that switching between them never swaps outputs. */
+static void hyp_align(struct strebm_conv *c, struct hyp *dst, const struct hyp *ref)
+{
+	size_t K = c->K, R = c->R, i, j;
+	size_t n = dst->ring_n < ref->ring_n ? dst->ring_n : ref->ring_n;
+	double cm[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sbest = -1e30;
+	size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+	bool ident = true;
+
+	if (K < 2 || K > 6 || n < 4)
+		return;
+	if (n > R)
+		n = R;
+	hyp_activity(c, ref, n, c->genv);
+	hyp_activity(c, dst, n, c->env);
+	for (i = 0; i < K; i++)
+		for (j = 0; j < K; j++)
+			cm[i * K + j] = corr(c->genv + i * R, c->env + j * R, n);
+	for (i = 0; i < K; i++)
+		p[i] = i;
+	do {
+		double s = 0.0;
+		for (i = 0; i < K; i++)
+			s += cm[i * K + p[i]];
+		if (s > sbest) {
+			sbest = s;
+			memcpy(bestp, p, sizeof(p));
+		}
+	} while (next_perm(p, K));
+	for (i = 0; i < K; i++)
+		ident &= bestp[i] == i;
+	if (!ident)
+		hyp_permute_bins(c, dst, 0, c->F, bestp, c->scr); /* new row i = old row bestp[i] */
+}
+
+/* ------------------------------------------------------------------ public */
+
+void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t K, size_t N,
+				size_t H)
+{
+	double q = H ? (double)N / (4.0 * (double)H) : 1.0; /* hops per prototype hop */
+	size_t k;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->M = M;
+	cfg->K = K;
+	cfg->N = N;
+	cfg->H = H;
+	cfg->ref_mic = 0;
+	cfg->forget = pow(0.96, 1.0 / (q > 0.0 ? q : 1.0));
+	cfg->load = 1e-3;
+	cfg->sweeps = 1;
+	cfg->warm_sweeps = 4;
+	cfg->warm_hops = (unsigned)lround(32.0 * q);
+	cfg->envelope = false;
+	for (k = 0; k < STREBM_MAX_SOURCES; k++)
+		cfg->kernel[k] = STREBM_KERNEL_RBF;
+	cfg->floor = 1e-2;
+	cfg->ell_init_lo = 2.0;
+	cfg->ell_init_hi = 8.0;
+	cfg->ell_lo = 0.3;
+	cfg->ell_hi = 200.0;
+	cfg->ell_every = (unsigned)lround(8.0 * q);
+	cfg->two_starts = false;
+	cfg->pca_hop = (unsigned)lround(8.0 * q);
+	cfg->startup_hops = (unsigned)lround(96.0 * q);
+	cfg->perm_every = 0;
+	cfg->perm_bands = 16;
+	cfg->ring = (size_t)lround(32.0 * q);
+	cfg->health = true;
+	cfg->health_min = 0.07;
+}
+
+struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
+{
+	struct strebm_conv *c;
+	size_t M, K, F, R, i, j, f;
+
+	if (!cfg || cfg->M < 1 || cfg->M > STREBM_MAX_CHANNELS || cfg->K < 1 ||
+	    cfg->K > cfg->M || cfg->K > STREBM_MAX_SOURCES || cfg->N < 16 || cfg->N % 2 ||
+	    cfg->H < 1 || cfg->H >= cfg->N || cfg->ref_mic >= cfg->M ||
+	    !(cfg->forget > 0.0 && cfg->forget < 1.0) || !(cfg->load >= 0.0) ||
+	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
+	    !(cfg->floor >= 0.0) || !(cfg->ell_lo > 0.0 && cfg->ell_hi >= cfg->ell_lo) ||
+	    !(cfg->ell_init_lo > 0.0 && cfg->ell_init_hi >= cfg->ell_init_lo))
+		return NULL;
+	for (i = 0; i < cfg->K; i++)
+		if ((unsigned)cfg->kernel[i] >= STREBM_KERNEL_COUNT)
+			return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->cfg = *cfg;
+	M = c->M = cfg->M;
+	K = c->K = cfg->K;
+	c->N = cfg->N;
+	c->H = cfg->H;
+	R = c->R = cfg->ring;
+	/* channels: the reference first among the lowest-numbered K */
+	c->chan[0] = cfg->ref_mic;
+	for (i = 0, j = 1; j < K && i < M; i++)
+		if (i != cfg->ref_mic)
+			c->chan[j++] = i;
+	for (i = 1; i < K; i++) /* keep ascending channel order */
+		for (j = i; j > 0 && c->chan[j] < c->chan[j - 1]; j--) {
+			size_t t = c->chan[j];
+			c->chan[j] = c->chan[j - 1];
+			c->chan[j - 1] = t;
+		}
+	for (i = 0; i < K; i++)
+		if (c->chan[i] == cfg->ref_mic)
+			c->ref = i;
+	c->stft = strebm_stft_create(c->N, c->H, K, K);
+	if (!c->stft)
+		goto fail;
+	F = c->F = strebm_stft_bins(c->stft);
+	c->in_sel = calloc(K * c->H, sizeof(double));
+	c->X = calloc(K * F, sizeof(*c->X));
+	c->Y = calloc(K * F, sizeof(*c->Y));
+	c->xb = calloc(F * K, sizeof(*c->xb));
+	c->yb = calloc(F * K, sizeof(*c->yb));
+	c->seed = calloc((size_t)cfg->pca_hop * F * K, sizeof(*c->seed));
+	c->lam = calloc(K * F, sizeof(double));
+	c->om = calloc(F, sizeof(double));
+	c->env = calloc(K * R, sizeof(double));
+	c->genv = calloc(K * R, sizeof(double));
+	c->mu = calloc((K < 2 ? 2 : K) * F, sizeof(double));
+	c->scr = calloc(K * K * K + 2 * K * K + K, sizeof(double complex));
+	if (!c->scr || !c->in_sel || !c->X || !c->Y || !c->xb || !c->yb || !c->seed || !c->lam || !c->om ||
+	    !c->env || !c->genv || !c->mu)
+		goto fail;
+	for (i = 0; i < 2; i++) {
+		c->h[i].W = calloc(F * K * K, sizeof(double complex));
+		c->h[i].V = calloc(F * K * K * K, sizeof(double complex));
+		c->h[i].mag = calloc(R * K * F, sizeof(double));
+		if (!c->h[i].W || !c->h[i].V || !c->h[i].mag)
+			goto fail;
+	}
+	for (f = 0; f < F; f++)
+		c->om[f] = M_PI * (double)f / (double)(F - 1);
+	for (i = 0; i < K; i++)
+		c->kernel[i] = cfg->kernel[i];
+	c->beta = pow(0.95, 4.0 * (double)c->H / (double)c->N);
+	c->beta_h = pow(0.99, 4.0 * (double)c->H / (double)c->N);
+	strebm_conv_reset(c);
+	return c;
+fail:
+	strebm_conv_destroy(c);
+	return NULL;
+}
+
+void strebm_conv_destroy(struct strebm_conv *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	strebm_stft_destroy(c->stft);
+	for (i = 0; i < 2; i++) {
+		free(c->h[i].W);
+		free(c->h[i].V);
+		free(c->h[i].mag);
+	}
+	free(c->in_sel);
+	free(c->X);
+	free(c->Y);
+	free(c->xb);
+	free(c->yb);
+	free(c->seed);
+	free(c->lam);
+	free(c->om);
+	free(c->env);
+	free(c->genv);
+	free(c->mu);
+	free(c->scr);
+	free(c);
+}
+
+void strebm_conv_reset(struct strebm_conv *c)
+{
+	size_t K = c->K, k;
+
+	strebm_stft_reset(c->stft);
+	for (k = 0; k < K; k++) {
+		c->ell[k] = K > 1 ? c->cfg.ell_init_lo *
+			pow(c->cfg.ell_init_hi / c->cfg.ell_init_lo, (double)k / (double)(K - 1))
+			: sqrt(c->cfg.ell_init_lo * c->cfg.ell_init_hi);
+		c->pinned[k] = false;
+		envelope_update(c, k);
+	}
+	hyp_identity(c, &c->h[0]);
+	hyp_identity(c, &c->h[1]);
+	c->h[0].active = true;
+	c->h[1].active = false;
+	c->ring_pos = 0;
+	c->nseed = 0;
+	c->frames = c->updates = c->reseeds = 0;
+	c->best = 0;
+	c->startup = c->cfg.two_starts && K > 1;
+	memset(c->lg_m, 0, sizeof(c->lg_m));
+	memset(c->lg_c, 0, sizeof(c->lg_c));
+	c->lg_w = 0.0;
+	c->health = 1.0;
+	c->mix = 1.0;
+	c->degraded = false;
+}
+
+size_t strebm_conv_bins(const struct strebm_conv *c)
+{
+	return c->F;
+}
+
+size_t strebm_conv_latency(const struct strebm_conv *c)
+{
+	return c->N;
+}
+
+/* Health: 1 - the largest correlation between two outputs' log-gain
+ * profiles (running moments). Outputs that are still mixtures share their
+ * activity; separated sources do not. */
+static void health_update(struct strebm_conv *c, const double *gtv)
+{
+	size_t K = c->K, i, j;
+	double b = c->beta_h, lg[STREBM_MAX_SOURCES], worst = 0.0;
+
+	if (K < 2)
+		return;
+	for (i = 0; i < K; i++)
+		lg[i] = log(gtv[i]);
+	c->lg_w = b * c->lg_w + (1.0 - b);
+	for (i = 0; i < K; i++)
+		c->lg_m[i] = b * c->lg_m[i] + (1.0 - b) * lg[i];
+	for (i = 0; i < K; i++)
+		for (j = 0; j < K; j++)
+			c->lg_c[i * K + j] = b * c->lg_c[i * K + j] + (1.0 - b) * lg[i] * lg[j];
+	for (i = 0; i < K; i++)
+		for (j = i + 1; j < K; j++) {
+			double mi = c->lg_m[i] / c->lg_w, mj = c->lg_m[j] / c->lg_w;
+			double cij = c->lg_c[i * K + j] / c->lg_w - mi * mj;
+			double vi = c->lg_c[i * K + i] / c->lg_w - mi * mi;
+			double vj = c->lg_c[j * K + j] / c->lg_w - mj * mj;
+			double r = vi > 0.0 && vj > 0.0 ? cij / sqrt(vi * vj) : 1.0;
+			if (r > worst)
+				worst = r;
+		}
+	c->health = 1.0 - worst;
+}
+
+void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double complex *Y,
+		       bool adapt)
+{
+	size_t F = c->F, K = c->K, f, k, m, i;
+	double complex *scr = c->scr;
+	double g[STREBM_MAX_SOURCES], px = 0.0;
+	struct hyp *hb;
+
+	for (f = 0; f < F; f++)
+		for (m = 0; m < K; m++) {
+			double complex v = X[m * F + f];
+			c->xb[f * K + m] = v;
+			px += cabs2(v);
+		}
+	px /= (double)(F * K);
+
+	if (px > 1e-30) {
+		c->ring_pos = (c->ring_pos + 1) % c->R;
+		c->frames++;
+		for (i = 0; i < 2; i++) {
+			struct hyp *h = &c->h[i];
+			double J;
+			unsigned s, ns;
+			if (!h->active)
+				continue;
+			J = hyp_observe(c, h, px, g, c->gain_tv[i], scr);
+			if (isfinite(J)) {
+				h->nll = c->beta * h->nll + (1.0 - c->beta) * J;
+				h->nll_w = c->beta * h->nll_w + (1.0 - c->beta);
+			}
+			if (i == c->best)
+				health_update(c, c->gain_tv[i]);
+			if (!adapt)
+				continue;
+			hyp_stats(c, h, c->xb, g, c->cfg.forget);
+			ns = c->frames <= c->cfg.warm_hops ? c->cfg.warm_sweeps : c->cfg.sweeps;
+			if (ns < 1)
+				ns = 1;
+			for (s = 0; s < ns; s++)
+				hyp_sweep(c, h, scr);
+			if (c->cfg.perm_every && c->frames % c->cfg.perm_every == 0 &&
+			    h->ring_n >= c->R / 2)
+				c->reseeds += hyp_perm_check(c, h, scr);
+		}
+		if (adapt) {
+			c->updates++;
+			if (c->startup) {
+				if (c->nseed < c->cfg.pca_hop) {
+					memcpy(c->seed + c->nseed * F * K, c->xb, F * K * sizeof(*c->xb));
+					if (++c->nseed == c->cfg.pca_hop)
+						hyp_seed_pca(c, &c->h[1], scr);
+				}
+				/* output the better hypothesis once both have history */
+				if (c->h[1].active && c->h[1].nll_w > 0.5 && c->h[0].nll_w > 0.5) {
+					double j0 = c->h[0].nll / c->h[0].nll_w;
+					double j1 = c->h[1].nll / c->h[1].nll_w;
+					unsigned b = j1 < j0 ? 1 : 0;
+					if (b != c->best)
+						hyp_align(c, &c->h[b], &c->h[c->best]);
+					c->best = b;
+				}
+				if (c->frames >= c->cfg.startup_hops) {
+					c->h[1 - c->best].active = false;
+					c->startup = false;
+				}
+			}
+			if (c->cfg.envelope && c->cfg.ell_every && c->frames % c->cfg.ell_every == 0 &&
+			    c->h[c->best].ring_n >= 8)
+				ell_step(c, &c->h[c->best]);
+		}
+		/* health: fall back towards passthrough when the outputs keep sharing
+		 * their activity (judged once the running moments have settled) */
+		if (c->cfg.health && K > 1 && c->lg_w > 0.5) {
+			c->degraded = c->health < c->cfg.health_min;
+			c->mix += c->degraded ? -0.05 : 0.05;
+			if (c->mix < 0.0)
+				c->mix = 0.0;
+			if (c->mix > 1.0)
+				c->mix = 1.0;
+		}
+	}
+
+	/* output: the best hypothesis' new W, projected back to the reference */
+	hb = &c->h[c->best];
+	for (f = 0; f < F; f++) {
+		const double complex *W = hb->W + f * K * K, *x = c->xb + f * K;
+		double complex a[STREBM_MAX_SOURCES];
+		double complex *A = scr;
+		bool ok;
+		/* a^T = e_ref^T W^-1  <=>  W^T a = e_ref */
+		for (i = 0; i < K; i++) {
+			for (k = 0; k < K; k++)
+				A[i * K + k] = W[k * K + i];
+			a[i] = i == c->ref ? 1.0 : 0.0;
+		}
+		ok = csolve(A, a, K);
+		for (k = 0; k < K; k++) {
+			double complex y = 0.0;
+			if (ok)
+				for (m = 0; m < K; m++)
+					y += W[k * K + m] * x[m];
+			y = ok ? a[k] * y : x[c->ref] / (double)K;
+			Y[k * F + f] = c->mix * y + (1.0 - c->mix) * x[c->ref] / (double)K;
+		}
+	}
+}
+
+void strebm_conv_process(struct strebm_conv *c, const double *in, double *out, bool adapt)
+{
+	size_t k;
+
+	for (k = 0; k < c->K; k++)
+		memcpy(c->in_sel + k * c->H, in + c->chan[k] * c->H, c->H * sizeof(double));
+	strebm_stft_analyze(c->stft, c->in_sel, c->X);
+	strebm_conv_frame(c, c->X, c->Y, adapt);
+	strebm_stft_synthesize(c->stft, c->Y, out);
+}
+
+int strebm_conv_demix(const struct strebm_conv *c, size_t f, double complex *D)
+{
+	size_t K, i, k, m;
+	double complex A[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], a[STREBM_MAX_SOURCES];
+	const double complex *W;
+
+	if (!c || !D || f >= c->F)
+		return -EINVAL;
+	K = c->K;
+	W = c->h[c->best].W + f * K * K;
+	for (i = 0; i < K; i++) {
+		for (k = 0; k < K; k++)
+			A[i * K + k] = W[k * K + i];
+		a[i] = i == c->ref ? 1.0 : 0.0;
+	}
+	if (!csolve(A, a, K))
+		return -EINVAL;
+	for (k = 0; k < K; k++)
+		for (m = 0; m < K; m++)
+			D[k * K + m] = a[k] * W[k * K + m];
+	return 0;
+}
+
+int strebm_conv_set_ell(struct strebm_conv *c, size_t k, double ell, bool pinned)
+{
+	if (!c || k >= c->K || !(ell >= c->cfg.ell_lo && ell <= c->cfg.ell_hi))
+		return -EINVAL;
+	c->ell[k] = ell;
+	c->pinned[k] = pinned;
+	envelope_update(c, k);
+	return 0;
+}
+
+int strebm_conv_set_kernel(struct strebm_conv *c, size_t k, enum strebm_kernel kind)
+{
+	if (!c || k >= c->K || (unsigned)kind >= STREBM_KERNEL_COUNT)
+		return -EINVAL;
+	c->kernel[k] = kind;
+	envelope_update(c, k);
+	return 0;
+}
+
+void strebm_conv_get_status(const struct strebm_conv *c, struct strebm_conv_status *st)
+{
+	size_t k;
+	const struct hyp *h = &c->h[c->best];
+
+	memset(st, 0, sizeof(*st));
+	st->frames = c->frames;
+	st->updates = c->updates;
+	st->reseeds = c->reseeds;
+	st->objective = h->nll_w > 0.0 ? h->nll / h->nll_w : 0.0;
+	st->health = c->health;
+	st->mix = c->mix;
+	for (k = 0; k < c->K; k++)
+		st->ell[k] = c->ell[k];
+	st->hypothesis = c->best;
+	st->ready = c->frames > 0;
+	st->startup = c->startup;
+	st->degraded = c->degraded;
+}

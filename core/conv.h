@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * strebm conv: the streaming convolutive StrEBM solver (DESIGN.md §2
+ * "convolutive", ../shared/docs/convolutive.md §1 and §5).
+ *
+ * STFT (core/stft) with frame N and hop H; per frequency bin f a complex
+ * demixing W(f) (K x K, rows w_k(f)^H), y_k(f,t) = w_k(f)^H x(f,t). Source
+ * model (StrEBM in the STFT domain): y_k(f,t) ~ CN(0, r_k(f,t)),
+ *
+ *     r_k(f,t) = g_k(t) lambda_k(f; ell_k),
+ *     lambda_k(f) = S(omega_f; ell_k) / mean_f S(omega_f; ell_k) + floor,
+ *
+ * S the GP kernel's power spectrum (core/kernel), or lambda == 1 with the
+ * envelope switched off (time-varying Gaussian IVA; the default: equal in
+ * quality on the measured sets and cheaper). Per hop, for the new frame:
+ *
+ *   gains (profiled, closed form)  g_k(t) = (1/F) sum_f |y_k(f,t)|^2 / lambda_k(f)
+ *   statistics (recursive)         V_k(f) <- gamma V_k(f) + (1-gamma) x x^H / r_k(f,t)
+ *   demixing (iterative projection, per bin, k = 1..K)
+ *                                  w_k = (W (V_k + delta I))^-1 e_k,
+ *                                  w_k <- w_k / sqrt(w_k^H (V_k + delta I) w_k)
+ *   length-scales                  one Newton step in log ell on the profiled
+ *                                  objective over a ring of recent frames, every
+ *                                  ell_every hops (envelope on)
+ *   output                         projection back to the reference microphone,
+ *                                  yhat_k(f) = (W(f)^-1)_{ref,k} y_k(f)
+ *
+ * The negative log-likelihood of a frame, with the gains profiled, is (the
+ * status "objective", a running mean per bin and source)
+ *
+ *   J(t) = sum_k [ F log g_k(t) + sum_f log lambda_k(f) ] - 2 sum_f log |det W(f)|  (+ F K)
+ *
+ * Start-up (two_starts): two hypotheses run side by side, the identity start
+ * and a per-bin PCA start (seeded from the first pca_hop frames); the one with
+ * the lower running J over the same frames is output (the other is first put
+ * in the same output slots, matched by global activity) and, after
+ * startup_hops, kept. Off by default: on the shared dev sets, streaming, the
+ * running J preferred the PCA start where it separated worse (README).
+ * Inter-bin permutation check (perm_every): each band of bins is matched to
+ * the sources' global activity (correlation of magnitude envelopes over a
+ * ring of recent frames, the band itself left out); a band locked in the
+ * wrong order with a clear margin has its rows of W and its statistics
+ * re-seeded in the right order. Off by default (measured neutral to harmful
+ * on the dev sets).
+ * Health: 1 - the largest correlation between two outputs' log-gain
+ * profiles (running moments, about 3 s): outputs that are still mixtures
+ * share their activity. Below health_min the output fades (over 20 hops)
+ * towards passthrough of the reference microphone / K and the status says
+ * "degraded"; it fades back when health recovers.
+ *
+ * K sources from K channels: with M > K the reference microphone and the
+ * lowest-numbered others, K in all, are used.
+ *
+ * Threads: create/destroy on the main thread (allocates, plans FFTW). Every
+ * other call is RT-safe for the worker: no allocation, locks, syscalls or
+ * logging; bounded time. One thread at a time.
+ */
+#ifndef STREBM_CONV_H
+#define STREBM_CONV_H
+
+#include <complex.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernel.h"
+#include "linear.h"
+
+struct strebm_conv_config {
+	size_t M;                 /* input channels, 1..STREBM_MAX_CHANNELS */
+	size_t K;                 /* sources, 1..min(M, STREBM_MAX_SOURCES) */
+	size_t N;                 /* STFT frame, samples (even, >= 16) */
+	size_t H;                 /* hop, samples (1 <= H < N) */
+	size_t ref_mic;           /* reference microphone, < M */
+	double forget;            /* gamma, statistics forgetting per hop, (0, 1) */
+	double load;              /* diagonal loading of V, relative to tr(V)/K */
+	unsigned sweeps;          /* IP sweeps per hop once warm (>= 1) */
+	unsigned warm_sweeps;     /* IP sweeps per hop during the first warm_hops */
+	unsigned warm_hops;
+	bool envelope;            /* GP spectral envelope (false: lambda == 1) */
+	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
+	double floor;             /* envelope floor */
+	double ell_init_lo, ell_init_hi; /* initial length-scales, log-spaced (samples) */
+	double ell_lo, ell_hi;    /* length-scale bounds (samples) */
+	unsigned ell_every;       /* Newton step every this many hops (0: never) */
+	bool two_starts;          /* identity and PCA hypotheses at start-up */
+	unsigned pca_hop;         /* frames collected before the PCA seed (>= 2) */
+	unsigned startup_hops;    /* hops after which the better hypothesis is kept */
+	unsigned perm_every;      /* permutation check every this many hops (0: off) */
+	size_t perm_bands;        /* bands of the permutation check (>= 2) */
+	size_t ring;              /* frames of history for the check and ell (8..512) */
+	bool health;              /* fall back towards passthrough when not separating */
+	double health_min;        /* health below which the output falls back, [0, 1] */
+};
+
+/**
+ * Defaults for M channels, K sources, frame N and hop H. Hop counts and the
+ * forgetting factor are set for the prototype's H = N/4 and rescaled to the
+ * given hop so that they mean the same time.
+ */
+void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t K, size_t N,
+				size_t H);
+
+struct strebm_conv;
+
+/** Create. @return NULL on an invalid config (see the field comments) or no memory. */
+struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg);
+/** Destroy; NULL is a no-op. */
+void strebm_conv_destroy(struct strebm_conv *c);
+/** Back to the initial state (no statistics, identity demixing, STFT cleared). RT-safe. */
+void strebm_conv_reset(struct strebm_conv *c);
+
+/**
+ * Process one hop: in M x H (channel m at in[m*H]), out K x H. The output is
+ * the separated hop N - H samples back (one frame of latency, counting the
+ * hop being collected). Input must be finite. RT-safe.
+ * @param adapt  false: keep W and ell (freeze), still separate
+ */
+void strebm_conv_process(struct strebm_conv *c, const double *in, double *out, bool adapt);
+
+/**
+ * Frame-level step (what process() does between analysis and synthesis):
+ * X is K x F (the used channels, channel-major), Y receives K x F separated
+ * images at the reference microphone. RT-safe.
+ */
+void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double complex *Y,
+		       bool adapt);
+
+/** Bins per frame, N/2 + 1. */
+size_t strebm_conv_bins(const struct strebm_conv *c);
+/** Latency in samples: N (the frame; the hop being collected included). */
+size_t strebm_conv_latency(const struct strebm_conv *c);
+
+/**
+ * Demixing of bin f with projection back (the current output hypothesis):
+ * D (K x K, row-major) maps the used channels' bin-f coefficients to the
+ * sources' images at the reference microphone. @return 0 or -EINVAL.
+ */
+int strebm_conv_demix(const struct strebm_conv *c, size_t f, double complex *D);
+
+/** Set (and optionally pin) source k's length-scale. RT-safe. @return 0 or -EINVAL. */
+int strebm_conv_set_ell(struct strebm_conv *c, size_t k, double ell, bool pinned);
+/** Source k's kernel. RT-safe. @return 0 or -EINVAL. */
+int strebm_conv_set_kernel(struct strebm_conv *c, size_t k, enum strebm_kernel kind);
+
+struct strebm_conv_status {
+	unsigned long frames;     /* non-silent frames used */
+	unsigned long updates;    /* hops that adapted W */
+	unsigned long reseeds;    /* bands re-seeded by the permutation check */
+	double objective;         /* running J per bin and source (nats) */
+	double health;            /* 1 - largest output log-gain correlation */
+	double mix;               /* output blend: 1 separated, 0 passthrough */
+	double ell[STREBM_MAX_SOURCES];
+	unsigned hypothesis;      /* 0 identity start, 1 PCA start */
+	bool ready;               /* a demixing exists */
+	bool startup;             /* the two hypotheses still run */
+	bool degraded;            /* health below health_min: falling back */
+};
+
+/** Status snapshot. RT-safe. */
+void strebm_conv_get_status(const struct strebm_conv *c, struct strebm_conv_status *st);
+
+#endif

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* Check suite: core/conv (streaming convolutive solver) and the engine's
+ * convolutive mode. Synthetic convolutive mixtures with known filters. */
+#include <check.h>
+#include <complex.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "engine.h"
+#include "metrics.h"
+#include "testutil.h"
+
+#define NS 64000      /* 4 s at 16 kHz */
+#define NF 512        /* STFT frame of the tests (32 ms at 16 kHz) */
+#define HOP 128
+#define LTAP 24       /* mixing filter length */
+
+/* Mixing filters h[m][k] (LTAP taps): a fractional delay (windowed sinc)
+ * plus one weaker echo, different for every pair. */
+static void make_filters(double h[2][2][LTAP])
+{
+	static const double delay[2][2] = { { 2.0, 6.6 }, { 5.3, 2.4 } };
+	static const double echo[2][2] = { { 0.3, -0.25 }, { 0.2, 0.35 } };
+	size_t m, k, t;
+
+	for (m = 0; m < 2; m++)
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < LTAP; t++) {
+				double x = (double)t - delay[m][k], w = 0.5 + 0.5 * cos(M_PI * x / 8.0);
+				double v = fabs(x) < 8.0 ? (x == 0.0 ? 1.0 : sin(M_PI * x) / (M_PI * x)) * w : 0.0;
+				h[m][k][t] = v + (t == (size_t)(delay[m][k] + 9.0) ? echo[m][k] : 0.0);
+			}
+}
+
+/* X (2 x NS) = sum_k h[m][k] * S_k; IMG (2 x NS) = h[0][k] * S_k (images at mic 0). */
+static void mix(const double *S, double h[2][2][LTAP], double *X, double *IMG)
+{
+	size_t m, k, t, j;
+
+	memset(X, 0, 2 * NS * sizeof(double));
+	for (m = 0; m < 2; m++)
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < NS; t++) {
+				double acc = 0.0;
+				for (j = 0; j < LTAP && j <= t; j++)
+					acc += h[m][k][j] * S[k * NS + t - j];
+				X[m * NS + t] += acc;
+				if (m == 0)
+					IMG[k * NS + t] = acc;
+			}
+}
+
+static void make_sources(double *S)
+{
+	test_make_source(S, NS, 0.7, 21);
+	test_make_source(S + NS, NS, 1.0, 22);
+}
+
+/* Run the solver over X hop by hop; Y (2 x NS) is the output shifted back by
+ * the algorithmic delay N - H (so that it aligns with X). */
+static void run_conv(struct strebm_conv *c, const double *X, double *Y)
+{
+	double in[2 * HOP], out[2 * HOP];
+	size_t lag = NF - HOP, start, k, t;
+
+	memset(Y, 0, 2 * NS * sizeof(double));
+	for (start = 0; start + HOP <= NS; start += HOP) {
+		for (k = 0; k < 2; k++)
+			memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+		strebm_conv_process(c, in, out, true);
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < HOP; t++)
+				if (start + t >= lag)
+					Y[k * NS + start + t - lag] = out[k * HOP + t];
+	}
+}
+
+/* Median-free: both sources' SI-SDR improvement over mic 0, from sample s0. */
+static void score(const double *IMG, const double *X, const double *Y, size_t s0, double *imp)
+{
+	size_t n = NS - NF - s0, perm[2], k;
+	double sdr[2], *R = malloc(2 * n * sizeof(double)), *E = malloc(2 * n * sizeof(double));
+
+	for (k = 0; k < 2; k++) {
+		memcpy(R + k * n, IMG + k * NS + s0, n * sizeof(double));
+		memcpy(E + k * n, Y + k * NS + s0, n * sizeof(double));
+	}
+	ck_assert_int_eq(strebm_match_sources(R, E, 2, n, perm, sdr), 0);
+	for (k = 0; k < 2; k++)
+		imp[k] = sdr[k] - strebm_si_sdr(R + k * n, X + s0, n);
+	free(R);
+	free(E);
+}
+
+static struct strebm_conv *make_conv(bool two, bool perm, bool envelope)
+{
+	struct strebm_conv_config cfg;
+
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.two_starts = two;
+	cfg.perm_every = perm ? 4 : 0;
+	cfg.envelope = envelope;
+	return strebm_conv_create(&cfg);
+}
+
+/* Separation of a known convolutive mixture, and bin-to-bin permutation
+ * consistency of the demixing against the true filters. Loop: plain,
+ * two start-up hypotheses, permutation check, GP envelope. */
+START_TEST(test_separates_convolutive)
+{
+	static const bool opts[4][3] = {
+		{ false, false, false }, { true, false, false },
+		{ false, true, false }, { false, false, true },
+	};
+	double h[2][2][LTAP], imp[2];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	struct strebm_conv *c = make_conv(opts[_i][0], opts[_i][1], opts[_i][2]);
+	struct strebm_conv_status st;
+	size_t F, f, agree = 0, used = 0, k;
+	int vote[2] = { 0, 0 };
+	unsigned char *pf;
+
+	ck_assert_ptr_nonnull(c);
+	make_sources(S);
+	make_filters(h);
+	mix(S, h, X, IMG);
+	run_conv(c, X, Y);
+	score(IMG, X, Y, 24000, imp);
+	for (k = 0; k < 2; k++)
+		ck_assert_msg(imp[k] > 12.0, "variant %d: source %zu SI-SDR improvement %.2f dB",
+			      _i, k, imp[k]);
+	strebm_conv_get_status(c, &st);
+	ck_assert(st.ready);
+	ck_assert(!st.degraded);
+	ck_assert_uint_gt(st.updates, 400);
+
+	/* permutation consistency: D(f) A(f) is diagonal up to one permutation
+	 * shared by all bins where both sources have energy */
+	F = strebm_conv_bins(c);
+	pf = calloc(F, 1);
+	for (f = 1; f < F; f++) {
+		double om = M_PI * (double)f / (double)(F - 1);
+		double complex A[4] = { 0 }, D[4], G[4];
+		size_t m, j, t;
+		if (om < 0.1 || om > 2.0)
+			continue;
+		for (m = 0; m < 2; m++)
+			for (j = 0; j < 2; j++)
+				for (t = 0; t < LTAP; t++)
+					A[m * 2 + j] += h[m][j][t] * cexp(-I * om * (double)t);
+		ck_assert_int_eq(strebm_conv_demix(c, f, D), 0);
+		for (k = 0; k < 2; k++)
+			for (j = 0; j < 2; j++)
+				G[k * 2 + j] = D[k * 2] * A[j] + D[k * 2 + 1] * A[2 + j];
+		/* output 0 carries source 0 (pf 0) or source 1 (pf 1) */
+		pf[f] = cabs(G[0]) * cabs(G[3]) >= cabs(G[1]) * cabs(G[2]) ? 0 : 1;
+		vote[pf[f]]++;
+		pf[f] |= 2; /* used */
+	}
+	for (f = 1; f < F; f++)
+		if (pf[f] & 2) {
+			used++;
+			agree += (size_t)((pf[f] & 1) == (vote[1] > vote[0]));
+		}
+	ck_assert_msg((double)agree >= 0.9 * (double)used,
+		      "variant %d: only %zu of %zu bins in the common permutation", _i, agree, used);
+	free(pf);
+	strebm_conv_destroy(c);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
+/* Projection back: with the output fully separated (mix 1) the sources'
+ * images add up to the reference microphone, frame by frame. */
+START_TEST(test_images_sum_to_reference)
+{
+	double h[2][2][LTAP];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	struct strebm_conv *c = make_conv(false, false, false);
+	double err = 0.0, ref = 0.0;
+	size_t t;
+
+	make_sources(S);
+	make_filters(h);
+	mix(S, h, X, IMG);
+	run_conv(c, X, Y);
+	for (t = NF; t < NS - NF; t++) {
+		double d = Y[t] + Y[NS + t] - X[t];
+		err += d * d;
+		ref += X[t] * X[t];
+	}
+	ck_assert_msg(err < 1e-16 * ref, "relative error %g", sqrt(err / ref));
+	strebm_conv_destroy(c);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
+/* Health: two sources that share one activity profile cannot be told apart
+ * by it; the solver says so and fades to passthrough (reference / K). */
+START_TEST(test_degrades_to_passthrough)
+{
+	double h[2][2][LTAP];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	struct strebm_conv *c = make_conv(false, false, false);
+	struct strebm_conv_status st;
+	struct test_rng r = { 3 };
+	double err = 0.0, ref = 0.0;
+	size_t t, k;
+
+	for (t = 0; t < NS; t++) {
+		double env = 0.1 + fabs(sin(2.0 * M_PI * (double)t / 5000.0));
+		for (k = 0; k < 2; k++)
+			S[k * NS + t] = env * test_rng_normal(&r);
+	}
+	make_filters(h);
+	mix(S, h, X, IMG);
+	run_conv(c, X, Y);
+	strebm_conv_get_status(c, &st);
+	ck_assert_msg(st.degraded, "health %.3f", st.health);
+	ck_assert_double_eq_tol(st.mix, 0.0, 1e-12);
+	for (t = NS - 16000; t < NS - NF; t++)
+		for (k = 0; k < 2; k++) {
+			double d = Y[k * NS + t] - 0.5 * X[t];
+			err += d * d;
+			ref += X[t] * X[t];
+		}
+	ck_assert_msg(err < 1e-16 * ref, "not passthrough: relative error %g", sqrt(err / ref));
+	strebm_conv_destroy(c);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
+/* Silence in, silence out; the model stays unready and finite. */
+START_TEST(test_silence)
+{
+	struct strebm_conv *c = make_conv(true, true, true);
+	struct strebm_conv_status st;
+	double in[2 * HOP] = { 0 }, out[2 * HOP];
+	size_t i, t;
+
+	for (i = 0; i < 200; i++) {
+		strebm_conv_process(c, in, out, true);
+		for (t = 0; t < 2 * HOP; t++)
+			ck_assert(out[t] == 0.0);
+	}
+	strebm_conv_get_status(c, &st);
+	ck_assert(!st.ready);
+	strebm_conv_destroy(c);
+}
+END_TEST
+
+START_TEST(test_misuse)
+{
+	struct strebm_conv_config cfg;
+	struct strebm_conv *c;
+	double complex D[4];
+
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.K = 3;
+	ck_assert_ptr_null(strebm_conv_create(&cfg)); /* K > M */
+	strebm_conv_config_default(&cfg, 2, 2, NF, NF);
+	ck_assert_ptr_null(strebm_conv_create(&cfg)); /* H = N */
+	strebm_conv_config_default(&cfg, 2, 2, 511, 128);
+	ck_assert_ptr_null(strebm_conv_create(&cfg)); /* odd N */
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.ref_mic = 2;
+	ck_assert_ptr_null(strebm_conv_create(&cfg));
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.forget = 1.0;
+	ck_assert_ptr_null(strebm_conv_create(&cfg));
+	ck_assert_ptr_null(strebm_conv_create(NULL));
+	strebm_conv_destroy(NULL);
+
+	c = make_conv(false, false, true);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(strebm_conv_latency(c), NF);
+	ck_assert_int_eq(strebm_conv_demix(c, strebm_conv_bins(c), D), -EINVAL);
+	ck_assert_int_eq(strebm_conv_demix(c, 3, D), 0); /* identity at start */
+	ck_assert(cabs(D[0] - 1.0) < 1e-12 && cabs(D[1]) < 1e-12 && cabs(D[2]) < 1e-12 &&
+		  cabs(D[3]) < 1e-12);
+	ck_assert_int_eq(strebm_conv_set_ell(c, 2, 4.0, true), -EINVAL);
+	ck_assert_int_eq(strebm_conv_set_ell(c, 0, -1.0, true), -EINVAL);
+	ck_assert_int_eq(strebm_conv_set_ell(c, 0, 4.0, true), 0);
+	ck_assert_int_eq(strebm_conv_set_kernel(c, 0, STREBM_KERNEL_COUNT), -EINVAL);
+	ck_assert_int_eq(strebm_conv_set_kernel(c, 1, STREBM_KERNEL_MATERN12), 0);
+	strebm_conv_destroy(c);
+}
+END_TEST
+
+/* Engine: convolutive mode separates, reports one frame of latency, and a
+ * switch into and out of it cross-fades (no click). */
+START_TEST(test_engine_mode_switch)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	struct strebm_engine_status st;
+	double h[2][2][LTAP];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	double in[2 * HOP], out[2 * HOP], last[2] = { 0, 0 }, maxjump = 0.0, maxamp = 0.0;
+	size_t start, k, t, hop = 0, sw1 = 150, sw2 = 350;
+
+	make_sources(S);
+	make_filters(h);
+	mix(S, h, X, IMG);
+	strebm_engine_config_default(&cfg, 2, 2, 512, HOP);
+	cfg.mode = STREBM_MODE_LINEAR;
+	cfg.conv_frame = NF;
+	e = strebm_engine_create(&cfg);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(strebm_engine_latency(e), HOP);
+	for (start = 0; start + HOP <= NS; start += HOP, hop++) {
+		if (hop == sw1)
+			ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_CONVOLUTIVE), 0);
+		if (hop == sw2)
+			ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_LINEAR), 0);
+		for (k = 0; k < 2; k++)
+			memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+		ck_assert_int_eq(strebm_engine_process(e, in, out), 0);
+		if (hop == sw1 + 1) {
+			ck_assert_uint_eq(strebm_engine_latency(e), NF);
+			strebm_engine_get_status(e, &st);
+			ck_assert_int_eq(st.mode, STREBM_MODE_CONVOLUTIVE);
+		}
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < HOP; t++) {
+				double v = out[k * HOP + t];
+				if (hop > 20 && (hop == sw1 || hop == sw2 || hop == sw1 + 1 ||
+						 hop == sw2 + 1))
+					maxjump = fmax(maxjump, fabs(v - last[k]));
+				if (hop > 20)
+					maxamp = fmax(maxamp, fabs(v));
+				last[k] = v;
+			}
+	}
+	/* sample-to-sample steps across the switches stay at the signal's own scale */
+	ck_assert_msg(maxjump < 0.5 * maxamp, "jump %.3f, peak %.3f", maxjump, maxamp);
+	ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_COUNT), -EINVAL);
+	strebm_engine_destroy(e);
+
+	/* convolutive from the start: separates */
+	cfg.mode = STREBM_MODE_CONVOLUTIVE;
+	e = strebm_engine_create(&cfg);
+	ck_assert_ptr_nonnull(e);
+	memset(Y, 0, 2 * NS * sizeof(double));
+	for (start = 0; start + HOP <= NS; start += HOP) {
+		for (k = 0; k < 2; k++)
+			memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+		ck_assert_int_eq(strebm_engine_process(e, in, out), 0);
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < HOP; t++)
+				if (start + t >= NF - HOP)
+					Y[k * NS + start + t - (NF - HOP)] = out[k * HOP + t];
+	}
+	{
+		double imp[2];
+		score(IMG, X, Y, 24000, imp);
+		ck_assert_msg(imp[0] > 12.0 && imp[1] > 12.0, "engine: %.2f / %.2f dB", imp[0],
+			      imp[1]);
+	}
+	strebm_engine_get_status(e, &st);
+	ck_assert(st.ready && !st.degraded && st.separation > 0.99);
+	ck_assert_uint_gt(st.hops, 400);
+	strebm_engine_destroy(e);
+
+	/* bypass engines have no convolutive mode */
+	cfg.mode = STREBM_MODE_LINEAR;
+	cfg.bypass = true;
+	e = strebm_engine_create(&cfg);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_CONVOLUTIVE), -EINVAL);
+	strebm_engine_destroy(e);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("conv");
+	TCase *tc = tcase_create("core");
+	TCase *te = tcase_create("engine");
+
+	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(te, 300);
+	tcase_add_loop_test(tc, test_separates_convolutive, 0, 4);
+	tcase_add_test(tc, test_images_sum_to_reference);
+	tcase_add_test(tc, test_degrades_to_passthrough);
+	tcase_add_test(tc, test_silence);
+	tcase_add_test(tc, test_misuse);
+	tcase_add_test(te, test_engine_mode_switch);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, te);
+	return test_run_suite(s);
+}
