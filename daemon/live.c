@@ -16,19 +16,29 @@
 
 #include "jack.h"
 #include "log.h"
+#include "notify.h"
+#include "osc.h"
 #include "pipeline.h"
+#include "rtprio.h"
 #include "setup.h"
+#include "statefile.h"
+
+#define STATE_TIMEOUT_MS 2000
 
 struct live {
 	struct strebm_config cfg;
 	const struct strebmd_live_options *opt;
 	struct strebmd_pipeline *pipe;
 	struct strebm_jack *jack;
+	struct strebmd_osc *osc;
+	struct strebmd_watchdog *wd;
 	struct strebm_engine_config ec;
 	unsigned rate;
 	size_t M;
 	double next_status;
-	bool rt_ok;
+	uint64_t loops;
+	bool ready;
+	void *state_io; /* OSC thread: a state-sized buffer */
 };
 
 static double now_s(void)
@@ -41,12 +51,14 @@ static double now_s(void)
 
 /* Threads that existed before the mask was set (OpenBLAS makes its pool when
  * loaded) may still take a signal: the handler records it for the loop. */
-static volatile sig_atomic_t pending_stop, pending_hup;
+static volatile sig_atomic_t pending_stop, pending_hup, pending_usr1;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		pending_hup = 1;
+	else if (sig == SIGUSR1)
+		pending_usr1 = 1;
 	else if (sig == SIGTERM || sig == SIGINT)
 		pending_stop = 1;
 }
@@ -60,6 +72,7 @@ void strebmd_signals_block(sigset_t *set)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
@@ -68,7 +81,7 @@ void strebmd_signals_block(sigset_t *set)
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
-/* ---- hooks (JACK threads) ------------------------------------------------ */
+/* ---- JACK hooks (JACK threads) ------------------------------------------- */
 
 static void hook_audio(void *d, const float *const *in, float *const *out, size_t n)
 {
@@ -97,11 +110,75 @@ static void hook_message(void *d, int level, const char *msg)
 	strebmd_log((enum strebmd_log_level)level, "%s", msg);
 }
 
+/* ---- OSC ops (OSC thread) -------------------------------------------------- */
+
+static int osc_post(void *d, const struct strebmd_cmd *cmd)
+{
+	struct live *l = d;
+
+	return strebmd_pipeline_post(l->pipe, cmd);
+}
+
+static void osc_status(void *d, struct strebmd_status *st)
+{
+	struct live *l = d;
+
+	strebmd_pipeline_status(l->pipe, st);
+	st->running = l->jack && strebm_jack_active(l->jack);
+}
+
+static int osc_save(void *d, const char *path, char *err, size_t errlen)
+{
+	struct live *l = d;
+	size_t len = 0;
+	int r;
+
+	r = strebmd_pipeline_save_state(l->pipe, l->state_io, strebmd_pipeline_state_size(l->pipe),
+					&len, STATE_TIMEOUT_MS);
+	if (r < 0) {
+		snprintf(err, errlen, "the worker did not hand over its state (%s)", strerror(-r));
+		return r;
+	}
+	r = strebm_statefile_write(path, l->state_io, len, err, errlen);
+	if (r == 0)
+		log_info("model state saved to %s", path);
+	return r;
+}
+
+static int osc_load(void *d, const char *path, char *err, size_t errlen)
+{
+	struct live *l = d;
+	size_t len = 0;
+	int r;
+
+	r = strebm_statefile_read(path, l->state_io, strebmd_pipeline_state_size(l->pipe), &len,
+				  err, errlen);
+	if (r < 0)
+		return r;
+	r = strebmd_pipeline_load_state(l->pipe, l->state_io, len, STATE_TIMEOUT_MS);
+	if (r == -EINVAL)
+		snprintf(err, errlen, "%s: the state does not fit this model (channels, sources, "
+			 "window or hop differ) or is corrupt", path);
+	else if (r < 0)
+		snprintf(err, errlen, "the worker did not take the state (%s)", strerror(-r));
+	else
+		log_info("model state loaded from %s", path);
+	return r;
+}
+
+static void osc_log(void *d, int level, const char *msg)
+{
+	(void)d;
+	strebmd_log((enum strebmd_log_level)level, "osc: %s", msg);
+}
+
 /* ---- pipeline ------------------------------------------------------------ */
 
 static int build_pipeline(struct live *l)
 {
 	struct strebmd_pipeline_config pc;
+	char msg[512], err[512];
+	int prio = l->cfg.rt_priority, r;
 
 	if (strebmd_engine_config(&l->cfg, l->M, l->rate, &l->ec) < 0)
 		return -EINVAL;
@@ -110,29 +187,45 @@ static int build_pipeline(struct live *l)
 	pc.rate = l->rate;
 	pc.max_period = strebm_jack_max_period();
 	pc.fill = (enum strebmd_fill)l->cfg.underrun_fill;
-	pc.rt_priority = l->cfg.realtime ? l->cfg.rt_priority : 0;
 	l->pipe = strebmd_pipeline_create(&pc);
-	if (!l->pipe) {
+	free(l->state_io);
+	l->state_io = l->pipe ? malloc(strebmd_pipeline_state_size(l->pipe) + 1) : NULL;
+	if (!l->pipe || !l->state_io) {
 		log_error("cannot create the pipeline (out of memory?)");
 		return -ENOMEM;
 	}
-	if (strebmd_pipeline_start(l->pipe, &l->rt_ok) < 0) {
+	if (*l->cfg.state_file) {
+		r = strebm_statefile_load_engine(l->cfg.state_file, strebmd_pipeline_engine(l->pipe),
+						 err, sizeof(err));
+		if (r == 0)
+			log_info("model state restored from %s", l->cfg.state_file);
+		else if (r != -ENOENT)
+			log_warn("%s (starting from a fresh model)", err);
+	}
+	if (strebmd_pipeline_start(l->pipe) < 0) {
 		log_error("cannot start the worker thread");
 		return -EIO;
 	}
-	if (l->cfg.realtime && !l->rt_ok) {
-		if (l->cfg.realtime == 2) {
-			log_error("audio.realtime=require but realtime scheduling was refused "
-				  "(needs CAP_SYS_NICE or an rtprio limit, e.g. LimitRTPRIO=)");
-			return -EPERM;
-		}
-		log_warn("realtime scheduling refused: the worker runs at normal priority "
-			 "(underruns are more likely)");
+	/* the worker runs just below the server's process threads, so it never
+	 * delays them, and above everything else */
+	if (prio == 0) {
+		int jp = strebm_jack_rt_priority(l->jack);
+		prio = jp > 1 ? jp - 1 : 1;
 	}
+	r = strebmd_rt_apply((enum strebmd_rt_mode)l->cfg.realtime,
+			     strebmd_pipeline_thread(l->pipe), prio, msg, sizeof(msg));
+	if (r < 0) {
+		log_error("%s", msg);
+		return r;
+	}
+	if (r > 0)
+		log_warn("%s", msg);
+	else if (*msg)
+		log_info("%s", msg);
 	return 0;
 }
 
-static void log_status(struct live *l, const char *what)
+static void status_line(struct live *l, char *buf, size_t len)
 {
 	struct strebmd_status st;
 	char dead[160] = "";
@@ -141,71 +234,108 @@ static void log_status(struct live *l, const char *what)
 	strebmd_pipeline_status(l->pipe, &st);
 	for (m = 0; m < st.M && m < 32; m++)
 		if (st.dead_mask & (1u << m))
-			n += (size_t)snprintf(dead + n, sizeof(dead) - n, "%s%zu", n ? "," : "", m + 1);
-	log_info("%s%s mode, %u sources, %u Hz, hops %lu, rtf %.3f, xruns %lu, underruns %lu, "
-		 "non-finite hops %lu, dead inputs %s, latency %.1f ms", what,
+			n += (size_t)snprintf(dead + n, sizeof(dead) - n, "%s%zu", n ? "+" : "",
+					      m + 1);
+	snprintf(buf, len, "%s mode, %u sources, %u Hz, hops %lu, rtf %.3f, xruns %lu, "
+		 "underruns %lu, non-finite hops %lu, dead inputs %s, latency %.1f ms%s",
 		 strebm_mode_name(st.mode), st.K, st.rate, (unsigned long)st.hops, st.rtf,
-		 (unsigned long)st.xruns, (unsigned long)st.underruns,
-		 (unsigned long)st.nonfinite, n ? dead : "none",
-		 st.latency_ms + 1e3 * (double)strebm_jack_period(l->jack) / (double)l->rate);
+		 (unsigned long)st.xruns, (unsigned long)st.underruns, (unsigned long)st.nonfinite,
+		 n ? dead : "none",
+		 st.latency_ms + 1e3 * (double)strebm_jack_period(l->jack) / (double)l->rate,
+		 strebm_jack_active(l->jack) ? "" : ", JACK server gone");
 }
 
 /* ---- reload --------------------------------------------------------------- */
 
 static void reload(struct live *l)
 {
-	struct strebm_config n;
-	char err[PATH_MAX + 256];
+	struct strebm_config n, old = l->cfg;
+	struct strebm_config_changes ch;
+	char err[STREBM_CONFIG_ERR];
 	struct strebmd_cmd c;
 	size_t i, k;
 
-	strebm_config_defaults(&n);
-	if (l->opt->config_file &&
-	    strebm_config_load_file(&n, l->opt->config_file, err, sizeof(err)) < 0) {
+	strebmd_notify_reloading();
+	if (strebm_config_load(&n, l->opt->config_file, l->opt->sets, l->opt->nsets, err,
+			       sizeof(err)) < 0 ||
+	    strebm_config_validate(&n, true, err, sizeof(err)) < 0) {
 		log_error("reload rejected, the running configuration is kept: %s", err);
+		strebmd_notify_ready();
 		return;
 	}
-	for (i = 0; i < l->opt->nsets; i++)
-		if (strebm_config_set(&n, l->opt->sets[i], err, sizeof(err)) < 0) {
-			log_error("reload rejected: %s", err);
-			return;
-		}
-	if (n.mode != l->cfg.mode) {
+	strebm_config_reload(&l->cfg, &n, &ch);
+	for (i = 0; i < ch.nrestart; i++)
+		log_warn("%s changed: restart needed (the running value is kept)", ch.restart[i]);
+	if (l->cfg.mode != old.mode) {
 		memset(&c, 0, sizeof(c));
 		c.type = STREBMD_CMD_MODE;
-		c.ivalue = n.mode;
+		c.ivalue = l->cfg.mode;
 		strebmd_pipeline_post(l->pipe, &c);
 	}
-	if (n.kernel != l->cfg.kernel)
+	if (l->cfg.kernel != old.kernel)
 		for (k = 0; k < l->ec.K; k++) {
 			memset(&c, 0, sizeof(c));
 			c.type = STREBMD_CMD_KERNEL;
 			c.source = (int32_t)k;
-			c.ivalue = n.kernel;
+			c.ivalue = l->cfg.kernel;
 			strebmd_pipeline_post(l->pipe, &c);
 		}
-	if (strcmp(n.connect_inputs, l->cfg.connect_inputs) ||
-	    strcmp(n.connect_outputs, l->cfg.connect_outputs))
-		strebm_jack_set_connect(l->jack, n.connect_inputs, n.connect_outputs);
-	l->cfg.mode = n.mode;
-	l->cfg.kernel = n.kernel;
-	snprintf(l->cfg.connect_inputs, sizeof(l->cfg.connect_inputs), "%s", n.connect_inputs);
-	snprintf(l->cfg.connect_outputs, sizeof(l->cfg.connect_outputs), "%s", n.connect_outputs);
-	l->cfg.status_interval = n.status_interval;
-	log_info("configuration reloaded");
+	strebmd_pipeline_set_fill(l->pipe, (enum strebmd_fill)l->cfg.underrun_fill);
+	if (strcmp(l->cfg.connect_inputs, old.connect_inputs) ||
+	    strcmp(l->cfg.connect_outputs, old.connect_outputs))
+		strebm_jack_set_connect(l->jack, l->cfg.connect_inputs, l->cfg.connect_outputs);
+	if (l->osc && strcmp(l->cfg.osc_allow, old.osc_allow) &&
+	    strebmd_osc_set_allow(l->osc, l->cfg.osc_allow, err, sizeof(err)) < 0)
+		log_error("osc.allow: %s", err);
+	log_info("configuration reloaded (%zu key%s changed)", ch.nreload,
+		 ch.nreload == 1 ? "" : "s");
+	strebmd_notify_ready();
 }
 
 /* ---- main loop ------------------------------------------------------------ */
 
+static bool wait_for_server(struct live *l, int sfd)
+{
+	char err[512];
+	int r;
+	bool said = false;
+
+	while ((r = strebm_jack_open(l->jack, err, sizeof(err))) == -ENOENT) {
+		struct signalfd_siginfo si;
+		if (!said) {
+			log_warn("%s; waiting for one (strebmd never starts a server)", err);
+			said = true;
+		}
+		strebmd_notify_status("waiting for a JACK server");
+		if ((poll(&(struct pollfd){ .fd = sfd, .events = POLLIN }, 1, 500) > 0 &&
+		     read(sfd, &si, sizeof(si)) == sizeof(si) &&
+		     (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) || pending_stop)
+			return false;
+		/* the watchdog sees the main loop alive */
+		l->loops++;
+		strebmd_watchdog_poll(l->wd, l->loops, l->loops);
+	}
+	if (r < 0) {
+		log_error("%s", err);
+		return false;
+	}
+	return true;
+}
+
 int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_options *o,
 		     const sigset_t *sigs)
 {
+	static const struct strebmd_osc_ops ops = { osc_post, osc_status, osc_save, osc_load,
+						    osc_log };
 	struct live l;
 	struct strebm_jack_config jc;
 	struct strebm_jack_hooks hooks = { hook_audio, hook_xrun, hook_latency, hook_message, NULL };
-	char err[512];
+	char err[512], line[512];
 	int sfd = -1, ret = -EIO, r;
 	bool stop = false, stalled = false;
+	/* STREBMD_TEST_HOOKS=1: SIGUSR1 stalls/releases the worker (watchdog tests) */
+	bool test_hooks = getenv("STREBMD_TEST_HOOKS") != NULL;
+	uint64_t last_frames = 0;
 
 	memset(&l, 0, sizeof(l));
 	l.cfg = *cfg;
@@ -221,6 +351,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		log_error("signalfd: %s", strerror(errno));
 		return -errno;
 	}
+	l.wd = strebmd_watchdog_create();
 	memset(&jc, 0, sizeof(jc));
 	jc.client_name = cfg->client_name;
 	jc.server = cfg->server;
@@ -228,32 +359,13 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	jc.K = cfg->sources ? (size_t)cfg->sources : l.M;
 	jc.connect_inputs = cfg->connect_inputs;
 	jc.connect_outputs = cfg->connect_outputs;
-	if (jc.K > jc.M) {
-		log_error("%zu sources requested but audio.channels is %zu (the %s mode needs "
-			  "sources <= channels)", jc.K, jc.M,
-			  strebm_mode_name((enum strebm_mode)cfg->mode));
-		goto out;
-	}
 	l.jack = strebm_jack_create(&jc, &hooks);
 	if (!l.jack) {
 		log_error("cannot create the JACK backend (%zu ports is too many?)", jc.M + jc.K);
 		goto out;
 	}
-	/* wait for a server: a service may start before it */
-	while ((r = strebm_jack_open(l.jack, err, sizeof(err))) == -ENOENT) {
-		static int said;
-		struct signalfd_siginfo si;
-		if (!said++)
-			log_warn("%s; waiting for one (strebmd never starts a server)", err);
-		if ((poll(&(struct pollfd){ .fd = sfd, .events = POLLIN }, 1, 500) > 0 &&
-		     read(sfd, &si, sizeof(si)) == sizeof(si) &&
-		     (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) || pending_stop) {
-			ret = 0;
-			goto out;
-		}
-	}
-	if (r < 0) {
-		log_error("%s", err);
+	if (!wait_for_server(&l, sfd)) {
+		ret = pending_stop ? 0 : -EIO;
 		goto out;
 	}
 	l.rate = strebm_jack_rate(l.jack);
@@ -261,23 +373,32 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		ret = r;
 		goto out;
 	}
+	if (cfg->osc_port) {
+		l.osc = strebmd_osc_create(cfg->osc_address, cfg->osc_port, cfg->osc_allow, &ops, &l,
+					   err, sizeof(err));
+		if (!l.osc) {
+			log_error("OSC: %s (set osc.port, or 0 to turn OSC off)", err);
+			goto out;
+		}
+	}
 	if (strebm_jack_activate(l.jack, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
 	if (!o->quiet)
 		log_info("JACK client '%s': %zu inputs in_1.., %zu outputs source_1.., %u Hz, "
-			 "period %zu, window %zu, hop %zu, latency %zu frames (%.1f ms)%s",
+			 "period %zu, window %zu, hop %zu, latency %zu frames (%.1f ms); OSC %s:%d",
 			 cfg->client_name, l.ec.M, l.ec.K, l.rate, strebm_jack_period(l.jack),
 			 l.ec.T, l.ec.H,
 			 strebmd_pipeline_latency(l.pipe, strebm_jack_period(l.jack)),
 			 1e3 * (double)strebmd_pipeline_latency(l.pipe, strebm_jack_period(l.jack)) /
 				 l.rate,
-			 l.rt_ok ? ", realtime worker" : "");
-	l.next_status = now_s() + cfg->status_interval;
+			 l.osc ? cfg->osc_address : "off", l.osc ? strebmd_osc_port(l.osc) : 0);
+	l.next_status = now_s() + 1.0;
 	while (!stop) {
 		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
 		struct signalfd_siginfo si;
+		uint64_t frames;
 		double t;
 
 		if (poll(&pfd, 1, 100) > 0) {
@@ -291,10 +412,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 					reload(&l);
 					break;
 				case SIGUSR1:
-					/* test hook: stall or release the worker */
-					stalled = !stalled;
-					strebmd_pipeline_stall(l.pipe, stalled);
-					log_warn("worker %s (SIGUSR1)", stalled ? "stalled" : "released");
+					pending_usr1 = 1;
 					break;
 				}
 			}
@@ -305,9 +423,25 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			pending_hup = 0;
 			reload(&l);
 		}
+		if (pending_usr1) {
+			/* test hook: stall or release the worker */
+			pending_usr1 = 0;
+			if (test_hooks) {
+				stalled = !stalled;
+				strebmd_pipeline_stall(l.pipe, stalled);
+				log_warn("worker %s (SIGUSR1)", stalled ? "stalled" : "released");
+			} else {
+				log_warn("SIGUSR1 ignored");
+			}
+		}
+		if (stop)
+			break;
 		t = now_s();
+		l.loops++;
 		switch (strebm_jack_poll(l.jack, t)) {
 		case STREBM_JACK_REOPENED:
+			strebmd_osc_destroy(l.osc);
+			l.osc = NULL;
 			strebmd_pipeline_destroy(l.pipe);
 			l.pipe = NULL;
 			l.rate = strebm_jack_rate(l.jack);
@@ -315,24 +449,55 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 				ret = r;
 				goto out;
 			}
+			if (cfg->osc_port)
+				l.osc = strebmd_osc_create(cfg->osc_address, cfg->osc_port,
+							   l.cfg.osc_allow, &ops, &l, err,
+							   sizeof(err));
 			if (strebm_jack_activate(l.jack, err, sizeof(err)) < 0)
 				log_error("%s", err);
 			break;
 		default:
 			break;
 		}
+		frames = strebmd_pipeline_audio_frames(l.pipe);
+		/* READY=1 once audio flows (ports exist, OSC bound) */
+		if (!l.ready && frames > last_frames) {
+			strebmd_notify_ready();
+			l.ready = true;
+		}
+		last_frames = frames;
+		if (strebm_jack_active(l.jack))
+			strebmd_watchdog_poll(l.wd, frames, strebmd_pipeline_worker_hops(l.pipe));
+		else /* a known outage, not a hang: the loop itself is the progress */
+			strebmd_watchdog_poll(l.wd, l.loops, l.loops);
 		if (t >= l.next_status) {
+			status_line(&l, line, sizeof(line));
+			strebmd_notify_status("%s", line);
 			if (!o->quiet)
-				log_status(&l, "");
+				log_info("%s", line);
+			strebmd_log_flush();
 			l.next_status = t + l.cfg.status_interval;
 		}
 	}
+	strebmd_notify_stopping();
+	status_line(&l, line, sizeof(line));
 	if (!o->quiet)
-		log_status(&l, "stopping: ");
+		log_info("stopping: %s", line);
 	ret = 0;
 out:
+	strebmd_osc_destroy(l.osc);
 	strebm_jack_destroy(l.jack); /* closes the client before the pipeline goes */
+	if (l.pipe && *l.cfg.state_file && ret == 0) {
+		strebmd_pipeline_stop(l.pipe);
+		if (strebm_statefile_save_engine(l.cfg.state_file, strebmd_pipeline_engine(l.pipe),
+						 err, sizeof(err)) < 0)
+			log_warn("%s", err);
+		else
+			log_info("model state saved to %s", l.cfg.state_file);
+	}
 	strebmd_pipeline_destroy(l.pipe);
+	strebmd_watchdog_destroy(l.wd);
+	free(l.state_io);
 	if (sfd >= 0)
 		close(sfd);
 	return ret;

@@ -164,19 +164,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 
 static int load_config(const struct options *o, struct strebm_config *cfg)
 {
-	char err[PATH_MAX + 256];
-	size_t i;
+	char err[STREBM_CONFIG_ERR];
 
-	strebm_config_defaults(cfg);
-	if (o->config_file && strebm_config_load_file(cfg, o->config_file, err, sizeof(err)) < 0) {
+	if (strebm_config_load(cfg, o->config_file, o->sets, o->nsets, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -EINVAL;
 	}
-	for (i = 0; i < o->nsets; i++)
-		if (strebm_config_set(cfg, o->sets[i], err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			return -EINVAL;
-		}
 	return 0;
 }
 
@@ -407,6 +400,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	enum strebm_backend_kind backend;
 	sigset_t sigs;
+	char err[STREBM_CONFIG_ERR];
 	int ret;
 
 	if (parse_args(argc, argv, &opt, &cfg) < 0)
@@ -415,13 +409,21 @@ int main(int argc, char **argv)
 		strebm_config_write_example(stdout);
 		return 0;
 	}
+	strebmd_log_init();
+	strebmd_log_set_level(opt.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (load_config(&opt, &cfg) < 0)
 		return 1;
+	backend = (enum strebm_backend_kind)cfg.backend;
+	if (backend == STREBM_BACKEND_AUTO && (opt.input || opt.output_dir))
+		backend = STREBM_BACKEND_FILE;
+	if (strebm_config_validate(&cfg, backend != STREBM_BACKEND_FILE, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	if (opt.check_config) {
 		printf("configuration OK\n");
 		return 0;
 	}
-	strebmd_log_set_level(opt.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	openblas_set_num_threads(1);
 
 	memset(&sa, 0, sizeof(sa));
@@ -429,11 +431,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	backend = (enum strebm_backend_kind)cfg.backend;
 	if (backend == STREBM_BACKEND_AUTO) {
-		if (opt.input || opt.output_dir)
-			backend = STREBM_BACKEND_FILE;
-		else if (strebm_jack_server_running(cfg.server))
+		if (strebm_jack_server_running(cfg.server))
 			backend = STREBM_BACKEND_JACK;
 		else
 			backend = STREBM_BACKEND_PORTAUDIO;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +50,15 @@ struct strebmd_pipeline {
 	double *xin, *yout;
 	float *fin, *fout;
 
+	/* model state hand-over: request (control) -> done (worker) */
+	pthread_mutex_t state_lock;  /* one control thread at a time */
+	void *state_buf;
+	size_t state_size, state_len;
+	_Atomic int state_req;       /* 0 idle, 1 save, 2 load */
+	_Atomic int state_done;      /* 0 pending, 1 done; result in state_ret */
+	_Atomic int state_ret;
+	_Atomic int fill;
+
 	/* control */
 	pthread_mutex_t post_lock;   /* producers of cmd_ring (control threads only) */
 	pthread_mutex_t status_lock; /* worker only ever trylocks it */
@@ -81,6 +89,8 @@ struct strebmd_pipeline *strebmd_pipeline_create(const struct strebmd_pipeline_c
 	if (cap < cfg->rate)
 		cap = cfg->rate;
 	pthread_mutex_init(&p->post_lock, NULL);
+	pthread_mutex_init(&p->state_lock, NULL);
+	atomic_store(&p->fill, (int)cfg->fill);
 	pthread_mutex_init(&p->status_lock, NULL);
 	p->worker = strebmd_worker_create(ec, cfg->rate);
 	p->in_ring = strebm_ring_create(p->M * sizeof(float), cap);
@@ -90,7 +100,11 @@ struct strebmd_pipeline *strebmd_pipeline_create(const struct strebmd_pipeline_c
 	p->yout = calloc(p->K * p->H, sizeof(double));
 	p->fin = calloc(p->M * p->H, sizeof(float));
 	p->fout = calloc(p->K * p->H, sizeof(float));
-	if (!p->worker || !p->in_ring || !p->out_ring || !p->cmd_ring || !p->xin || !p->yout ||
+	if (p->worker) {
+		p->state_size = strebm_engine_state_size(strebmd_worker_engine(p->worker));
+		p->state_buf = calloc(1, p->state_size ? p->state_size : 1);
+	}
+	if (!p->worker || !p->state_buf || !p->in_ring || !p->out_ring || !p->cmd_ring || !p->xin || !p->yout ||
 	    !p->fin || !p->fout) {
 		strebmd_pipeline_destroy(p);
 		return NULL;
@@ -113,6 +127,8 @@ void strebmd_pipeline_destroy(struct strebmd_pipeline *p)
 	free(p->yout);
 	free(p->fin);
 	free(p->fout);
+	free(p->state_buf);
+	pthread_mutex_destroy(&p->state_lock);
 	pthread_mutex_destroy(&p->post_lock);
 	pthread_mutex_destroy(&p->status_lock);
 	free(p);
@@ -128,7 +144,7 @@ static void fill(struct strebmd_pipeline *p, const float *const *in, float *cons
 	size_t k, i;
 
 	for (k = 0; k < p->K; k++) {
-		if (p->cfg.fill == STREBMD_FILL_DRY && ref) {
+		if (atomic_load_explicit(&p->fill, memory_order_relaxed) == STREBMD_FILL_DRY && ref) {
 			for (i = from; i < to; i++)
 				out[k][i] = isfinite(ref[i]) ? ref[i] * scale : 0.0f;
 		} else {
@@ -250,6 +266,22 @@ static void drain_commands(struct strebmd_pipeline *p)
 		strebmd_worker_apply(p->worker, &c);
 }
 
+static void serve_state(struct strebmd_pipeline *p)
+{
+	struct strebm_engine *e = strebmd_worker_engine(p->worker);
+	int req = atomic_load_explicit(&p->state_req, memory_order_acquire);
+	int r;
+
+	if (!req || atomic_load(&p->state_done))
+		return;
+	if (req == 1)
+		r = strebm_engine_save_state(e, p->state_buf, p->state_size);
+	else
+		r = strebm_engine_load_state(e, p->state_buf, p->state_len);
+	atomic_store(&p->state_ret, r);
+	atomic_store_explicit(&p->state_done, 1, memory_order_release);
+}
+
 static void publish(struct strebmd_pipeline *p)
 {
 	/* never wait for a reader: skip this snapshot if one holds the lock */
@@ -290,6 +322,7 @@ static void *worker_main(void *arg)
 		max_sleep = 50000;
 	while (!atomic_load(&p->stop)) {
 		drain_commands(p);
+		serve_state(p);
 		if (!atomic_load(&p->stall) && strebm_ring_read_space(p->in_ring) >= p->H) {
 			take_hop(p);
 			publish(p);
@@ -300,34 +333,94 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int strebmd_pipeline_start(struct strebmd_pipeline *p, bool *rt_ok)
+int strebmd_pipeline_start(struct strebmd_pipeline *p)
 {
-	pthread_attr_t attr;
-	struct sched_param sp = { .sched_priority = p->cfg.rt_priority };
-	int r = -1;
+	int r;
 
 	if (p->started)
 		return 0;
 	atomic_store(&p->stop, false);
-	if (rt_ok)
-		*rt_ok = false;
-	if (p->cfg.rt_priority > 0) {
-		pthread_attr_init(&attr);
-		pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-		pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-		pthread_attr_setschedparam(&attr, &sp);
-		r = pthread_create(&p->thread, &attr, worker_main, p);
-		pthread_attr_destroy(&attr);
-		if (r == 0 && rt_ok)
-			*rt_ok = true;
-	}
-	if (r != 0)
-		r = pthread_create(&p->thread, NULL, worker_main, p);
+	r = pthread_create(&p->thread, NULL, worker_main, p);
 	if (r != 0)
 		return -r;
 	pthread_setname_np(p->thread, "strebmd-worker");
 	p->started = true;
 	return 0;
+}
+
+pthread_t strebmd_pipeline_thread(const struct strebmd_pipeline *p)
+{
+	return p->thread;
+}
+
+struct strebm_engine *strebmd_pipeline_engine(struct strebmd_pipeline *p)
+{
+	return strebmd_worker_engine(p->worker);
+}
+
+void strebmd_pipeline_set_fill(struct strebmd_pipeline *p, enum strebmd_fill fill)
+{
+	atomic_store(&p->fill, (int)fill);
+}
+
+/* Run a state request through the worker (or directly when it is not
+ * running) and wait for it. */
+static int state_request(struct strebmd_pipeline *p, int req, int timeout_ms)
+{
+	struct timespec ts = { 0, 1000000 };
+	int waited = 0;
+
+	atomic_store(&p->state_done, 0);
+	atomic_store_explicit(&p->state_req, req, memory_order_release);
+	if (!p->started)
+		serve_state(p);
+	while (!atomic_load_explicit(&p->state_done, memory_order_acquire)) {
+		if (waited++ >= timeout_ms) {
+			/* withdraw; the worker may still be taking it */
+			atomic_store(&p->state_req, 0);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&p->state_req, 0);
+	return atomic_load(&p->state_ret);
+}
+
+int strebmd_pipeline_save_state(struct strebmd_pipeline *p, void *buf, size_t cap, size_t *len,
+				int timeout_ms)
+{
+	int r;
+
+	if (cap < p->state_size)
+		return -ENOSPC;
+	pthread_mutex_lock(&p->state_lock);
+	r = state_request(p, 1, timeout_ms);
+	if (r == 0) {
+		memcpy(buf, p->state_buf, p->state_size);
+		*len = p->state_size;
+	}
+	pthread_mutex_unlock(&p->state_lock);
+	return r;
+}
+
+int strebmd_pipeline_load_state(struct strebmd_pipeline *p, const void *buf, size_t len,
+				int timeout_ms)
+{
+	int r;
+
+	if (len > p->state_size)
+		return -E2BIG;
+	pthread_mutex_lock(&p->state_lock);
+	memcpy(p->state_buf, buf, len);
+	p->state_len = len;
+	r = state_request(p, 2, timeout_ms);
+	pthread_mutex_unlock(&p->state_lock);
+	return r;
+}
+
+size_t strebmd_pipeline_state_size(const struct strebmd_pipeline *p)
+{
+	return p->state_size;
 }
 
 void strebmd_pipeline_stop(struct strebmd_pipeline *p)

@@ -24,6 +24,7 @@
 #ifndef STREBMD_PIPELINE_H
 #define STREBMD_PIPELINE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,7 +39,6 @@ struct strebmd_pipeline_config {
 	unsigned rate;
 	size_t max_period;   /* largest period the callback may be given */
 	enum strebmd_fill fill;
-	int rt_priority;     /* worker SCHED_FIFO priority; 0: normal scheduling */
 };
 
 struct strebmd_pipeline;
@@ -47,11 +47,14 @@ struct strebmd_pipeline;
 struct strebmd_pipeline *strebmd_pipeline_create(const struct strebmd_pipeline_config *cfg);
 /** Destroy (stops first); NULL is a no-op. */
 void strebmd_pipeline_destroy(struct strebmd_pipeline *p);
-/**
- * Start the worker thread. @return 0, or negative errno. *rt_ok tells whether
- * realtime priority was granted (when asked for).
- */
-int strebmd_pipeline_start(struct strebmd_pipeline *p, bool *rt_ok);
+/** Start the worker thread (normal scheduling). @return 0, or negative errno. */
+int strebmd_pipeline_start(struct strebmd_pipeline *p);
+/** The worker thread (valid while started), e.g. for realtime priority. */
+pthread_t strebmd_pipeline_thread(const struct strebmd_pipeline *p);
+/** The engine, for the main thread while the worker is not started. */
+struct strebm_engine *strebmd_pipeline_engine(struct strebmd_pipeline *p);
+/** What late periods play (reload). Any thread. */
+void strebmd_pipeline_set_fill(struct strebmd_pipeline *p, enum strebmd_fill fill);
 /** Stop and join the worker thread. */
 void strebmd_pipeline_stop(struct strebmd_pipeline *p);
 
@@ -74,6 +77,22 @@ uint64_t strebmd_pipeline_audio_frames(const struct strebmd_pipeline *p);
 uint64_t strebmd_pipeline_worker_hops(const struct strebmd_pipeline *p);
 /** Algorithmic latency in frames at period P: engine latency + P. */
 size_t strebmd_pipeline_latency(const struct strebmd_pipeline *p, size_t period);
+/**
+ * Copy the model state out (taken by the worker at a hop boundary) into buf.
+ * Blocks the calling control thread up to timeout_ms. One control thread at
+ * a time. @return 0, -ENOSPC (buf too small), -ETIMEDOUT.
+ */
+int strebmd_pipeline_save_state(struct strebmd_pipeline *p, void *buf, size_t cap, size_t *len,
+				int timeout_ms);
+/**
+ * Hand a model state to the worker, which loads it at a hop boundary.
+ * Blocks up to timeout_ms. @return 0, -EINVAL (wrong shape/corrupt; the
+ * model is unchanged), -E2BIG, -ETIMEDOUT.
+ */
+int strebmd_pipeline_load_state(struct strebmd_pipeline *p, const void *buf, size_t len,
+				int timeout_ms);
+/** Bytes of a model state. */
+size_t strebmd_pipeline_state_size(const struct strebmd_pipeline *p);
 /** Test hook: stall the worker (it stops taking hops) while true. */
 void strebmd_pipeline_stall(struct strebmd_pipeline *p, bool stall);
 

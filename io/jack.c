@@ -10,6 +10,7 @@
 
 #include <jack/jack.h>
 #include <jack/metadata.h>
+#include <jack/thread.h>
 #include <jack/uuid.h>
 
 #define MAX_PERIOD 8192
@@ -66,6 +67,13 @@ static void say(struct strebm_jack *j, int level, const char *fmt, ...)
 static void quiet_jack(const char *msg)
 {
 	(void)msg;
+}
+
+int strebm_jack_rt_priority(const struct strebm_jack *j)
+{
+	if (!j->client || !jack_is_realtime(j->client))
+		return -1;
+	return jack_client_real_time_priority(j->client);
 }
 
 size_t strebm_jack_max_period(void)

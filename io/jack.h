@@ -74,6 +74,8 @@ bool strebm_jack_active(const struct strebm_jack *j);
 /** The server's sample rate and period (valid once opened). */
 unsigned strebm_jack_rate(const struct strebm_jack *j);
 size_t strebm_jack_period(const struct strebm_jack *j);
+/** The realtime priority of the client's process thread, or -1 (none/unknown). */
+int strebm_jack_rt_priority(const struct strebm_jack *j);
 /** Largest period the backend can hand to the audio hook. */
 size_t strebm_jack_max_period(void);
 /** Xruns reported by the server since create. */

@@ -124,7 +124,7 @@ expect_fail "bad --set key" "unknown key" --set engine.nope=1 --input "$DATA/lin
 expect_fail "bad --set value" "out of range" --set engine.context=0 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad mode" "unknown value" --mode cubic --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad kernel" "unknown value" --kernel sinc --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
-expect_fail "unknown backend" "unknown backend" --backend alsa
+expect_fail "unknown backend" "unknown value .alsa. (one of: auto, file, jack, portaudio)" --backend alsa
 [ ! -e "$TMP/o4" ] && [ ! -e "$TMP/o6" ] && pass "failed runs left no output behind" || fail "failed runs created outputs"
 
 # non-finite samples: a few are repaired (warning), a dead channel is refused

@@ -242,8 +242,22 @@ int main(int argc, char **argv)
 	jack_recompute_total_latencies(client);
 	usleep(100000);
 	atomic_store(&go, 1);
-	while (atomic_load(&pos) < nrec)
-		usleep(20000);
+	{
+		size_t last = 0, still = 0;
+		while (atomic_load(&pos) < nrec) {
+			usleep(20000);
+			if (atomic_load(&pos) == last) {
+				/* zombified or the server is gone */
+				if (++still > 250) {
+					fprintf(stderr, "player: no audio cycles for 5 s\n");
+					return 1;
+				}
+			} else {
+				still = 0;
+				last = atomic_load(&pos);
+			}
+		}
+	}
 	jack_port_get_latency_range(rec_ports[0], JackCaptureLatency, &lr);
 	period = jack_get_buffer_size(client);
 	L = lr.max;

@@ -72,7 +72,7 @@ stop_strebmd() {
 	[ $rc -eq 0 ] || fail "strebmd exited $rc after SIGTERM: $(tail -3 "$TMP/strebmd.log")"
 }
 status_field() { # the last status line's "NAME N"
-	grep 'stopping:' "$TMP/strebmd.log" | tail -1 | sed -n "s/.*$1 \([0-9a-z,]*\).*/\1/p"
+	grep 'stopping:' "$TMP/strebmd.log" | tail -1 | sed -n "s/.*$1 \([0-9a-z+]*\).*/\1/p"
 }
 median() { "$SCORE" "$DATA/$1/mix.wav" "$DATA/$1/refs" "$2" | sed -n 's/^median SI-SDR improvement: \([-0-9.]*\) dB.*/\1/p'; }
 
@@ -81,17 +81,24 @@ FILE_DB=$(median linear_k2_16k "$TMP/file")
 echo "# file mode: median SI-SDR improvement $FILE_DB dB"
 
 # --- 1. separation through JACK equals file mode; latency reported = measured
+# A dummy server xruns by itself on a loaded machine; an xrun drops a cycle
+# and so shifts the recording: such a run is repeated (up to 3 times).
 for P in 256 64; do
-	start_server 16000 $P
-	start_strebmd "$STREBMD" --channels 2 || exit 1
-	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/live$P" >"$TMP/player.out" || fail "player failed (period $P)"
-	stop_strebmd
-	stop_server
+	for attempt in 1 2 3; do
+		start_server 16000 $P
+		start_strebmd "$STREBMD" --channels 2 || exit 1
+		"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/live$P" >"$TMP/player.out" || fail "player failed (period $P)"
+		stop_strebmd
+		stop_server
+		x=$(sed -n 's/^xruns //p' "$TMP/player.out")
+		[ "$x" = 0 ] && break
+		echo "# period $P: the server logged $x xruns during the run; again"
+	done
 	db=$(median linear_k2_16k "$TMP/live$P")
 	if [ -n "$db" ] && awk -v a="$db" -v b="$FILE_DB" 'BEGIN { d = a - b; exit !(d < 1 && d > -1) }'; then
 		pass "period $P: live median SI-SDR improvement $db dB, file mode $FILE_DB dB"
 	else
-		fail "period $P: live median SI-SDR improvement '$db' dB, file mode $FILE_DB dB"
+		fail "period $P: live median SI-SDR improvement '$db' dB, file mode $FILE_DB dB (server xruns $x)"
 	fi
 	rep=$(sed -n 's/^reported_latency //p' "$TMP/player.out")
 	mea=$(sed -n 's/^measured_delay //p' "$TMP/player.out")
@@ -106,7 +113,7 @@ done
 
 # --- 2. NaN/Inf in one channel, and an unconnected input
 start_server 16000 256
-start_strebmd "$STREBMD" --channels 3 --sources 2 || exit 1
+start_strebmd "$STREBMD" --channels 3 --sources 2 --set daemon.status_interval=1 || exit 1
 if "$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/nan" \
 	--nan-channel 1 --nan-at 2 --nan-for 0.5 >/dev/null 2>"$TMP/player.err"; then
 	pass "NaN/Inf input on in_2: every output sample finite"
@@ -117,21 +124,23 @@ kill -0 "$SPID" 2>/dev/null && pass "strebmd still running after NaN/Inf input" 
 stop_strebmd
 stop_server
 nf=$(status_field "non-finite hops")
-dead=$(status_field "dead inputs")
 [ -n "$nf" ] && [ "$nf" -gt 0 ] && pass "status counts $nf non-finite hops" || fail "non-finite hops not counted ('$nf')"
-[ "$dead" = 3 ] && pass "status names the unconnected input in_3 as dead" || fail "dead inputs '$dead', expected 3"
+# while the player ran, only the unconnected in_3 was dead
+grep -v stopping "$TMP/strebmd.log" | grep -q 'dead inputs 3, ' \
+	&& pass "status names the unconnected input in_3 as dead while audio plays" \
+	|| fail "dead inputs: $(grep -o 'dead inputs [^,]*' "$TMP/strebmd.log" | sort | uniq -c | tr '\n' ' ')"
 
 # --- 3. buffer size switched 64 <-> 4096 while audio runs
 start_server 48000 256
 start_strebmd "$STREBMD" --channels 2 || exit 1
 "$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs" >/dev/null 2>"$TMP/player.err" &
 PP=$!
-for b in 64 4096 64 4096 128 2048 64 4096 32 1024; do
+for b in 64 4096 64 4096 128 2048 64 4096 64 1024; do
 	jack_bufsize "$b" >/dev/null 2>&1
 	sleep 0.4
 done
 wait $PP || fail "player failed during buffer-size changes: $(cat "$TMP/player.err")"
-kill -0 "$SPID" 2>/dev/null && pass "buffer size switched 10 times between 32 and 4096: strebmd alive" \
+kill -0 "$SPID" 2>/dev/null && pass "buffer size switched 10 times between 64 and 4096: strebmd alive" \
 	|| fail "strebmd died during buffer-size changes: $(tail -5 "$TMP/strebmd.log")"
 stop_strebmd
 stop_server
@@ -139,7 +148,7 @@ stop_server
 # --- 4. the server killed and restarted: reconnects, connections restored,
 # separation resumes; 20 cycles, no memory growth
 start_server 16000 256
-start_strebmd "$STREBMD" --channels 2 --set jack.connect_outputs=system:playback_2 || exit 1
+start_strebmd "$STREBMD" --channels 2 --set jack.connect_outputs=,system:playback_2 || exit 1
 jack_connect system:capture_1 strebmd:in_1
 jack_connect strebmd:source_1 system:playback_1
 sleep 0.3
@@ -162,7 +171,7 @@ for c in $(seq 1 20); do
 		j=$((j + 1)); [ $j -gt 50 ] && { ok=0; fail "cycle $c: connections not restored"; jack_lsp -c; break 2; }
 		sleep 0.1
 	done
-	worst=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v w="$worst" 'BEGIN { d = a - b; printf "%.2f", d > w ? d : w }')
+	worst=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v w="$worst" 'BEGIN { d = a - b; printf "%.2f", (d > w ? d : w) }')
 	[ $c -eq 2 ] && rss_at_2=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status)
 done
 rss_end=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status 2>/dev/null || echo 0)
@@ -172,6 +181,8 @@ if [ $ok = 1 ]; then
 	grow=$((rss_end - rss_at_2))
 	[ $grow -lt 2048 ] && pass "RSS after cycle 2: $rss_at_2 kB, after 20: $rss_end kB (growth $grow kB < 2 MB)" \
 		|| fail "RSS grew by $grow kB over 18 server restarts"
+	# the capture port adds its latency to in_1's path: the player's is direct
+	jack_disconnect system:capture_1 strebmd:in_1
 	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/after" >/dev/null || fail "player failed after restarts"
 	db=$(median linear_k2_16k "$TMP/after")
 	awk -v a="$db" 'BEGIN { exit !(a >= 20) }' && pass "separation resumed after 20 restarts: $db dB" \

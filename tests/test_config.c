@@ -412,7 +412,7 @@ START_TEST(test_get_and_origin)
 	ck_assert_int_eq(strebm_config_get(&c, "jack.client_name", buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "strebmd");
 	ck_assert_int_eq(strebm_config_get(&c, "audio.rt_priority", buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "60");
+	ck_assert_str_eq(buf, "0");
 	ck_assert_int_eq(strebm_config_get(&c, "engine.bogus", buf, sizeof(buf)), -ENOENT);
 	ck_assert_int_eq(strebm_config_get(&c, "jack.client_name", buf, 4), -ENOSPC);
 
@@ -437,33 +437,33 @@ START_TEST(test_reload)
 	size_t i;
 	bool saw_sweeps = false, saw_allow = false;
 
-	p = write_file("run.conf", "[engine]\nsweeps = 2\nwindow = 512\n[osc]\nallow = 127.0.0.1\n");
+	p = write_file("run.conf", "[engine]\nkernel = rbf\nwindow = 512\n[osc]\nallow = 127.0.0.1\n");
 	ck_assert_int_eq(strebm_config_load(&run, p, NULL, 0, err, sizeof(err)), 0);
 	strebm_config_compare(&run, &run, &ch);
 	ck_assert_uint_eq(ch.nreload + ch.nrestart, 0);
 
-	p = write_file("run.conf", "[engine]\nsweeps = 4\nwindow = 1024\nsources = 2\n[osc]\n"
+	p = write_file("run.conf", "[engine]\nkernel = matern32\nwindow = 1024\nsources = 2\n[osc]\n"
 				   "allow = 127.0.0.1,10.0.0.\n");
 	ck_assert_int_eq(strebm_config_load(&next, p, NULL, 0, err, sizeof(err)), 0);
 	strebm_config_compare(&run, &next, &ch);
 	ck_assert_uint_eq(ch.nreload, 2);
 	ck_assert_uint_eq(ch.nrestart, 2);
 	for (i = 0; i < ch.nreload; i++) {
-		saw_sweeps |= !strcmp(ch.reload[i], "engine.sweeps");
+		saw_sweeps |= !strcmp(ch.reload[i], "engine.kernel");
 		saw_allow |= !strcmp(ch.reload[i], "osc.allow");
 	}
 	ck_assert(saw_sweeps && saw_allow);
 	ck_assert_str_eq(ch.restart[0], "engine.sources");
 	ck_assert_str_eq(ch.restart[1], "engine.window");
 	/* compare changed nothing */
-	ck_assert_int_eq(run.sweeps, 2);
+	ck_assert_int_eq(run.kernel, 0);
 
 	ck_assert_uint_eq(strebm_config_reload(&run, &next, &ch), 2);
-	ck_assert_int_eq(run.sweeps, 4);
+	ck_assert_int_eq(run.kernel, 2);
 	ck_assert_str_eq(run.osc_allow, "127.0.0.1,10.0.0.");
 	ck_assert_int_eq(run.window, 512); /* needs a restart: kept */
 	ck_assert_int_eq(run.sources, 0);
-	ck_assert_str_eq(strebm_config_origin(&run, "engine.sweeps"), tmp_path("run.conf:2"));
+	ck_assert_str_eq(strebm_config_origin(&run, "engine.kernel"), tmp_path("run.conf:2"));
 	ck_assert_str_eq(strebm_config_origin(&run, "engine.window"), tmp_path("run.conf:3"));
 	ck_assert_str_eq(strebm_config_origin(&run, "engine.sources"), "default");
 	/* applied: a second comparison finds only what needs a restart */

@@ -112,7 +112,7 @@ static void check_periods(const size_t *periods, size_t nper, size_t fixed_delay
 	reference(&pc.engine, x, n, ref);
 	p = strebmd_pipeline_create(&pc);
 	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(strebmd_pipeline_start(p, NULL), 0);
+	ck_assert_int_eq(strebmd_pipeline_start(p), 0);
 	run(p, 256, x, n, periods, nper, y, delay);
 	/* output t is the reference at t - (H + P), bit for bit */
 	for (t = fixed_delay_from; t < n; t++) {
@@ -217,7 +217,7 @@ START_TEST(test_commands_and_status)
 	pc.rate = RATE;
 	pc.max_period = 8192;
 	p = strebmd_pipeline_create(&pc);
-	ck_assert_int_eq(strebmd_pipeline_start(p, NULL), 0);
+	ck_assert_int_eq(strebmd_pipeline_start(p), 0);
 	ck_assert_int_eq(strebmd_pipeline_post(p, &c), 0);
 	c.type = STREBMD_CMD_ELL;
 	c.source = 0;
