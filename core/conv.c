@@ -35,6 +35,10 @@ struct strebm_conv {
 	double *genv;              /* K x R global envelopes */
 	double *mu;                /* K x F mean magnitude per bin over the ring */
 	double complex *scr;       /* K^3 + 2 K^2 + K algebra scratch */
+	double complex *ctx;       /* F x C x K start-up context ring (bin-major) */
+	double *ctx_g;             /* C x K gains of the context frames */
+	double *ctx_px;            /* C frame powers */
+	size_t C, ctx_n, ctx_pos;  /* capacity, valid frames, next slot */
 	struct hyp h[2];
 
 	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
@@ -376,7 +380,7 @@ static void hyp_stats(struct strebm_conv *c, struct hyp *h, const double complex
 }
 
 /* One IP sweep over the rows of every bin. */
-static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double complex *scr)
+static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double complex *scr)
 {
 	size_t F = c->F, K = c->K, f, k, i, j, m;
 	double complex *Vl = scr, *WV = scr + K * K, *w = scr + 2 * K * K;
@@ -388,7 +392,7 @@ static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double complex *scr)
 			double tr = 0.0, delta, nrm = 0.0;
 			for (i = 0; i < K; i++)
 				tr += creal(V[i * K + i]);
-			delta = c->cfg.load * tr / (double)K + 1e-300;
+			delta = load * tr / (double)K + 1e-300;
 			memcpy(Vl, V, K * K * sizeof(*Vl));
 			for (i = 0; i < K; i++)
 				Vl[i * K + i] += delta;
@@ -414,6 +418,78 @@ static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double complex *scr)
 			nrm = 1.0 / sqrt(nrm);
 			for (i = 0; i < K; i++)
 				W[k * K + i] = conj(w[i]) * nrm;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ start-up context */
+
+/* Append the frame (bin-major xb, power px) to the context ring. */
+static void ctx_push(struct strebm_conv *c, const double complex *xb, double px)
+{
+	size_t F = c->F, K = c->K, C = c->C, f;
+
+	for (f = 0; f < F; f++)
+		memcpy(c->ctx + (f * C + c->ctx_pos) * K, xb + f * K, K * sizeof(*xb));
+	c->ctx_px[c->ctx_pos] = px;
+	c->ctx_pos = (c->ctx_pos + 1) % C;
+	if (c->ctx_n < C)
+		c->ctx_n++;
+}
+
+/* Rebuild hypothesis h's statistics from the whole context with the gains
+ * of its current W (every past frame re-weighted):
+ *   V_k(f) = (1/n) sum_c x_c x_c^H / (g_k(c) lambda_k(f)). */
+static void ctx_stats(struct strebm_conv *c, struct hyp *h)
+{
+	size_t F = c->F, K = c->K, C = c->C, n = c->ctx_n, f, k, i, j, t;
+	double *g = c->ctx_g;
+
+	for (t = 0; t < n * K; t++)
+		g[t] = 0.0;
+	for (f = 0; f < F; f++) {
+		const double complex *W = h->W + f * K * K;
+		const double complex *x = c->ctx + f * C * K;
+		for (k = 0; k < K; k++) {
+			double il = 1.0 / c->lam[k * F + f];
+			for (t = 0; t < n; t++) {
+				double complex y = 0.0;
+				for (j = 0; j < K; j++)
+					y += W[k * K + j] * x[t * K + j];
+				g[t * K + k] += cabs2(y) * il;
+			}
+		}
+	}
+	for (t = 0; t < n; t++) {
+		/* frame weight: gamma^age (as the recursion weights it), or uniform */
+		size_t age = (c->ctx_pos + C - 1 - t) % C;
+		double wt = c->cfg.ctx_uniform ? 1.0 / (double)n
+			    : (1.0 - c->cfg.forget) * pow(c->cfg.forget, (double)age);
+		for (k = 0; k < K; k++)
+			g[t * K + k] = wt / (g[t * K + k] / (double)F + 1e-9 * c->ctx_px[t] + 1e-300);
+	}
+	for (f = 0; f < F; f++) {
+		const double complex *x = c->ctx + f * C * K;
+		double complex *V = h->V + f * K * K * K;
+		memset(V, 0, K * K * K * sizeof(*V));
+		for (t = 0; t < n; t++) {
+			const double complex *xt = x + t * K;
+			const double *gt = g + t * K;
+			for (i = 0; i < K; i++)
+				for (j = i; j < K; j++) {
+					double complex o = xt[i] * conj(xt[j]);
+					for (k = 0; k < K; k++)
+						V[(k * K + i) * K + j] += gt[k] * o;
+				}
+		}
+		for (k = 0; k < K; k++) {
+			double s = 1.0 / c->lam[k * F + f];
+			double complex *Vk = V + k * K * K;
+			for (i = 0; i < K; i++)
+				for (j = i; j < K; j++) {
+					Vk[i * K + j] *= s;
+					Vk[j * K + i] = conj(Vk[i * K + j]);
+				}
 		}
 	}
 }
@@ -737,6 +813,12 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->perm_every = 0;
 	cfg->perm_bands = 16;
 	cfg->ring = (size_t)lround(32.0 * q);
+	cfg->ctx_frames = 0;
+	cfg->ctx_sweeps = 2;
+	cfg->ctx_load = 1e-3;
+	cfg->ctx_uniform = false;
+	cfg->ensemble = false;
+	cfg->align_every = (unsigned)lround(8.0 * q);
 	cfg->health = true;
 	cfg->health_min = 0.07;
 }
@@ -750,7 +832,8 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	    cfg->K > cfg->M || cfg->K > STREBM_MAX_SOURCES || cfg->N < 16 || cfg->N % 2 ||
 	    cfg->H < 1 || cfg->H >= cfg->N || cfg->ref_mic >= cfg->M ||
 	    !(cfg->forget > 0.0 && cfg->forget < 1.0) || !(cfg->load >= 0.0) ||
-	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
+	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ctx_frames > 4096 ||
+	    (cfg->ctx_frames && cfg->ctx_sweeps < 1) || !(cfg->ctx_load >= 0.0) || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
 	    !(cfg->floor >= 0.0) || !(cfg->ell_lo > 0.0 && cfg->ell_hi >= cfg->ell_lo) ||
 	    !(cfg->ell_init_lo > 0.0 && cfg->ell_init_hi >= cfg->ell_init_lo))
 		return NULL;
@@ -796,6 +879,14 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	c->genv = calloc(K * R, sizeof(double));
 	c->mu = calloc((K < 2 ? 2 : K) * F, sizeof(double));
 	c->scr = calloc(K * K * K + 2 * K * K + K, sizeof(double complex));
+	c->C = cfg->ctx_frames;
+	if (c->C) {
+		c->ctx = calloc(F * c->C * K, sizeof(*c->ctx));
+		c->ctx_g = calloc(c->C * K, sizeof(double));
+		c->ctx_px = calloc(c->C, sizeof(double));
+		if (!c->ctx || !c->ctx_g || !c->ctx_px)
+			goto fail;
+	}
 	if (!c->scr || !c->in_sel || !c->X || !c->Y || !c->xb || !c->yb || !c->seed || !c->lam || !c->om ||
 	    !c->env || !c->genv || !c->mu)
 		goto fail;
@@ -843,6 +934,9 @@ void strebm_conv_destroy(struct strebm_conv *c)
 	free(c->genv);
 	free(c->mu);
 	free(c->scr);
+	free(c->ctx);
+	free(c->ctx_g);
+	free(c->ctx_px);
 	free(c);
 }
 
@@ -861,9 +955,10 @@ void strebm_conv_reset(struct strebm_conv *c)
 	hyp_identity(c, &c->h[0]);
 	hyp_identity(c, &c->h[1]);
 	c->h[0].active = true;
-	c->h[1].active = false;
+	c->h[1].active = c->cfg.ensemble && K > 1 && !c->cfg.two_starts;
 	c->ring_pos = 0;
 	c->nseed = 0;
+	c->ctx_n = c->ctx_pos = 0;
 	c->frames = c->updates = c->reseeds = 0;
 	c->best = 0;
 	c->startup = c->cfg.two_starts && K > 1;
@@ -923,6 +1018,8 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 	double complex *scr = c->scr;
 	double g[STREBM_MAX_SOURCES], px = 0.0;
 	struct hyp *hb;
+	size_t nh;
+	bool ctx = false;
 
 	for (f = 0; f < F; f++)
 		for (m = 0; m < K; m++) {
@@ -935,6 +1032,9 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 	if (px > 1e-30) {
 		c->ring_pos = (c->ring_pos + 1) % c->R;
 		c->frames++;
+		ctx = adapt && c->C && c->frames <= c->C;
+		if (ctx)
+			ctx_push(c, c->xb, px);
 		for (i = 0; i < 2; i++) {
 			struct hyp *h = &c->h[i];
 			double J;
@@ -950,12 +1050,20 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 				health_update(c, c->gain_tv[i]);
 			if (!adapt)
 				continue;
+			if (ctx && (!c->cfg.ensemble || i == 1)) {
+				/* start-up: every kept frame re-weighted with the current W */
+				for (s = 0; s < c->cfg.ctx_sweeps; s++) {
+					ctx_stats(c, h);
+					hyp_sweep(c, h, c->cfg.ctx_load, scr);
+				}
+				continue;
+			}
 			hyp_stats(c, h, c->xb, g, c->cfg.forget);
 			ns = c->frames <= c->cfg.warm_hops ? c->cfg.warm_sweeps : c->cfg.sweeps;
 			if (ns < 1)
 				ns = 1;
 			for (s = 0; s < ns; s++)
-				hyp_sweep(c, h, scr);
+				hyp_sweep(c, h, c->cfg.load, scr);
 			if (c->cfg.perm_every && c->frames % c->cfg.perm_every == 0 &&
 			    h->ring_n >= c->R / 2)
 				c->reseeds += hyp_perm_check(c, h, scr);
@@ -982,6 +1090,9 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 					c->startup = false;
 				}
 			}
+			if (c->cfg.ensemble && c->h[1].active && !c->startup && c->cfg.align_every &&
+			    c->frames % c->cfg.align_every == 0)
+				hyp_align(c, &c->h[1], &c->h[0]);
 			if (c->cfg.envelope && c->cfg.ell_every && c->frames % c->cfg.ell_every == 0 &&
 			    c->h[c->best].ring_n >= 8)
 				ell_step(c, &c->h[c->best]);
@@ -998,28 +1109,38 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 		}
 	}
 
-	/* output: the best hypothesis' new W, projected back to the reference */
-	hb = &c->h[c->best];
+	/* output: the best hypothesis' new W, projected back to the reference
+	 * (ensemble: the mean of both hypotheses' images, slots aligned) */
+	nh = c->cfg.ensemble && !c->cfg.two_starts && c->h[1].active ? 2 : 1;
 	for (f = 0; f < F; f++) {
-		const double complex *W = hb->W + f * K * K, *x = c->xb + f * K;
-		double complex a[STREBM_MAX_SOURCES];
-		double complex *A = scr;
-		bool ok;
-		/* a^T = e_ref^T W^-1  <=>  W^T a = e_ref */
-		for (i = 0; i < K; i++) {
-			for (k = 0; k < K; k++)
-				A[i * K + k] = W[k * K + i];
-			a[i] = i == c->ref ? 1.0 : 0.0;
+		const double complex *x = c->xb + f * K;
+		double complex ys[STREBM_MAX_SOURCES];
+		for (k = 0; k < K; k++)
+			ys[k] = 0.0;
+		for (i = 0; i < nh; i++) {
+			hb = nh == 2 ? &c->h[i] : &c->h[c->best];
+			const double complex *W = hb->W + f * K * K;
+			double complex a[STREBM_MAX_SOURCES];
+			double complex *A = scr;
+			size_t r;
+			bool ok;
+			/* a^T = e_ref^T W^-1  <=>  W^T a = e_ref */
+			for (r = 0; r < K; r++) {
+				for (k = 0; k < K; k++)
+					A[r * K + k] = W[k * K + r];
+				a[r] = r == c->ref ? 1.0 : 0.0;
+			}
+			ok = csolve(A, a, K);
+			for (k = 0; k < K; k++) {
+				double complex y = 0.0;
+				if (ok)
+					for (m = 0; m < K; m++)
+						y += W[k * K + m] * x[m];
+				ys[k] += (ok ? a[k] * y : x[c->ref] / (double)K) / (double)nh;
+			}
 		}
-		ok = csolve(A, a, K);
-		for (k = 0; k < K; k++) {
-			double complex y = 0.0;
-			if (ok)
-				for (m = 0; m < K; m++)
-					y += W[k * K + m] * x[m];
-			y = ok ? a[k] * y : x[c->ref] / (double)K;
-			Y[k * F + f] = c->mix * y + (1.0 - c->mix) * x[c->ref] / (double)K;
-		}
+		for (k = 0; k < K; k++)
+			Y[k * F + f] = c->mix * ys[k] + (1.0 - c->mix) * x[c->ref] / (double)K;
 	}
 }
 

@@ -88,6 +88,14 @@ struct strebm_conv_config {
 	unsigned perm_every;      /* permutation check every this many hops (0: off) */
 	size_t perm_bands;        /* bands of the permutation check (>= 2) */
 	size_t ring;              /* frames of history for the check and ell (8..512) */
+	unsigned ctx_frames;      /* start-up context: the first this many frames are kept
+				   * and re-weighted with the current W every hop (0: off) */
+	unsigned ctx_sweeps;      /* IP sweeps per hop on the context (>= 1) */
+	double ctx_load;          /* diagonal loading during the context phase */
+	bool ctx_uniform;         /* context frames weighted uniformly (false: forget^age) */
+	bool ensemble;            /* two hypotheses throughout: recursive, and context
+				   * start-up; output their mean (not with two_starts) */
+	unsigned align_every;     /* ensemble: re-match the second's slots every this many hops */
 	bool health;              /* fall back towards passthrough when not separating */
 	double health_min;        /* health below which the output falls back, [0, 1] */
 };

@@ -95,30 +95,42 @@ static void score(const double *IMG, const double *X, const double *Y, size_t s0
 	free(E);
 }
 
-static struct strebm_conv *make_conv(bool two, bool perm, bool envelope)
+static struct strebm_conv *make_conv_ens(bool two, bool perm, bool envelope, bool ens)
 {
 	struct strebm_conv_config cfg;
 
 	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	if (ens) { /* context start-up on the second of two averaged hypotheses */
+		cfg.ensemble = true;
+		cfg.ctx_frames = 64;
+		cfg.ctx_uniform = true;
+	}
 	cfg.two_starts = two;
 	cfg.perm_every = perm ? 4 : 0;
 	cfg.envelope = envelope;
 	return strebm_conv_create(&cfg);
 }
 
+static struct strebm_conv *make_conv(bool two, bool perm, bool envelope)
+{
+	return make_conv_ens(two, perm, envelope, false);
+}
+
 /* Separation of a known convolutive mixture, and bin-to-bin permutation
  * consistency of the demixing against the true filters. Loop: plain,
- * two start-up hypotheses, permutation check, GP envelope. */
+ * two start-up hypotheses, permutation check, GP envelope, the ensemble
+ * with the context start-up. */
 START_TEST(test_separates_convolutive)
 {
-	static const bool opts[4][3] = {
-		{ false, false, false }, { true, false, false },
-		{ false, true, false }, { false, false, true },
+	static const bool opts[5][4] = {
+		{ false, false, false, false }, { true, false, false, false },
+		{ false, true, false, false }, { false, false, true, false },
+		{ false, false, false, true },
 	};
 	double h[2][2][LTAP], imp[2];
 	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
 	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
-	struct strebm_conv *c = make_conv(opts[_i][0], opts[_i][1], opts[_i][2]);
+	struct strebm_conv *c = make_conv_ens(opts[_i][0], opts[_i][1], opts[_i][2], opts[_i][3]);
 	struct strebm_conv_status st;
 	size_t F, f, agree = 0, used = 0, k;
 	int vote[2] = { 0, 0 };
@@ -283,6 +295,10 @@ START_TEST(test_misuse)
 	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
 	cfg.forget = 1.0;
 	ck_assert_ptr_null(strebm_conv_create(&cfg));
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.ctx_frames = 8;
+	cfg.ctx_sweeps = 0;
+	ck_assert_ptr_null(strebm_conv_create(&cfg)); /* context without sweeps */
 	ck_assert_ptr_null(strebm_conv_create(NULL));
 	strebm_conv_destroy(NULL);
 
@@ -400,7 +416,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_set_timeout(te, 300);
-	tcase_add_loop_test(tc, test_separates_convolutive, 0, 4);
+	tcase_add_loop_test(tc, test_separates_convolutive, 0, 5);
 	tcase_add_test(tc, test_images_sum_to_reference);
 	tcase_add_test(tc, test_degrades_to_passthrough);
 	tcase_add_test(tc, test_silence);
