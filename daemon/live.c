@@ -18,6 +18,7 @@
 #include "log.h"
 #include "notify.h"
 #include "osc.h"
+#include "pa.h"
 #include "pipeline.h"
 #include "rtprio.h"
 #include "setup.h"
@@ -29,7 +30,8 @@ struct live {
 	struct strebm_config cfg;
 	const struct strebmd_live_options *opt;
 	struct strebmd_pipeline *pipe;
-	struct strebm_jack *jack;
+	struct strebm_jack *jack; /* one of jack and pa */
+	struct strebm_pa *pa;
 	struct strebmd_osc *osc;
 	struct strebmd_watchdog *wd;
 	struct strebm_engine_config ec;
@@ -47,6 +49,16 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static size_t be_period(const struct live *l)
+{
+	return l->jack ? strebm_jack_period(l->jack) : strebm_pa_period(l->pa);
+}
+
+static bool be_active(const struct live *l)
+{
+	return l->jack ? strebm_jack_active(l->jack) : strebm_pa_active(l->pa);
 }
 
 /* Threads that existed before the mask was set (OpenBLAS makes its pool when
@@ -124,7 +136,7 @@ static void osc_status(void *d, struct strebmd_status *st)
 	struct live *l = d;
 
 	strebmd_pipeline_status(l->pipe, st);
-	st->running = l->jack && strebm_jack_active(l->jack);
+	st->running = be_active(l);
 }
 
 static int osc_save(void *d, const char *path, char *err, size_t errlen)
@@ -185,7 +197,8 @@ static int build_pipeline(struct live *l)
 	memset(&pc, 0, sizeof(pc));
 	pc.engine = l->ec;
 	pc.rate = l->rate;
-	pc.max_period = strebm_jack_max_period();
+	/* PortAudio hands exactly its period to every callback */
+	pc.max_period = l->jack ? strebm_jack_max_period() : strebm_pa_period(l->pa);
 	pc.fill = (enum strebmd_fill)l->cfg.underrun_fill;
 	l->pipe = strebmd_pipeline_create(&pc);
 	free(l->state_io);
@@ -209,7 +222,7 @@ static int build_pipeline(struct live *l)
 	/* the worker runs just below the server's process threads, so it never
 	 * delays them, and above everything else */
 	if (prio == 0) {
-		int jp = strebm_jack_rt_priority(l->jack);
+		int jp = l->jack ? strebm_jack_rt_priority(l->jack) : -1;
 		prio = jp > 1 ? jp - 1 : 1;
 	}
 	r = strebmd_rt_apply((enum strebmd_rt_mode)l->cfg.realtime,
@@ -236,13 +249,13 @@ static void status_line(struct live *l, char *buf, size_t len)
 		if (st.dead_mask & (1u << m))
 			n += (size_t)snprintf(dead + n, sizeof(dead) - n, "%s%zu", n ? "+" : "",
 					      m + 1);
-	snprintf(buf, len, "%s mode, %u sources, %u Hz, hops %lu, rtf %.3f, xruns %lu, "
+	snprintf(buf, len, "%s mode, %u sources, %u Hz, hops %lu, rtf %.3f (mean %.3f), xruns %lu, "
 		 "underruns %lu, non-finite hops %lu, dead inputs %s, latency %.1f ms%s",
 		 strebm_mode_name(st.mode), st.K, st.rate, (unsigned long)st.hops, st.rtf,
-		 (unsigned long)st.xruns, (unsigned long)st.underruns, (unsigned long)st.nonfinite,
+		 st.rtf_mean, (unsigned long)st.xruns, (unsigned long)st.underruns, (unsigned long)st.nonfinite,
 		 n ? dead : "none",
-		 st.latency_ms + 1e3 * (double)strebm_jack_period(l->jack) / (double)l->rate,
-		 strebm_jack_active(l->jack) ? "" : ", JACK server gone");
+		 st.latency_ms + 1e3 * (double)be_period(l) / (double)l->rate,
+		 be_active(l) ? "" : (l->jack ? ", JACK server gone" : ", audio stopped"));
 }
 
 /* ---- reload --------------------------------------------------------------- */
@@ -281,8 +294,8 @@ static void reload(struct live *l)
 			strebmd_pipeline_post(l->pipe, &c);
 		}
 	strebmd_pipeline_set_fill(l->pipe, (enum strebmd_fill)l->cfg.underrun_fill);
-	if (strcmp(l->cfg.connect_inputs, old.connect_inputs) ||
-	    strcmp(l->cfg.connect_outputs, old.connect_outputs))
+	if (l->jack && (strcmp(l->cfg.connect_inputs, old.connect_inputs) ||
+			strcmp(l->cfg.connect_outputs, old.connect_outputs)))
 		strebm_jack_set_connect(l->jack, l->cfg.connect_inputs, l->cfg.connect_outputs);
 	if (l->osc && strcmp(l->cfg.osc_allow, old.osc_allow) &&
 	    strebmd_osc_set_allow(l->osc, l->cfg.osc_allow, err, sizeof(err)) < 0)
@@ -336,39 +349,56 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	/* STREBMD_TEST_HOOKS=1: SIGUSR1 stalls/releases the worker (watchdog tests) */
 	bool test_hooks = getenv("STREBMD_TEST_HOOKS") != NULL;
 	uint64_t last_frames = 0;
+	size_t K;
 
 	memset(&l, 0, sizeof(l));
 	l.cfg = *cfg;
 	l.opt = o;
 	l.M = (size_t)cfg->channels;
 	hooks.data = &l;
-	if (o->backend != STREBM_BACKEND_JACK) {
-		log_error("the portaudio backend is not available yet");
-		return -ENOTSUP;
-	}
 	sfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
 		return -errno;
 	}
 	l.wd = strebmd_watchdog_create();
-	memset(&jc, 0, sizeof(jc));
-	jc.client_name = cfg->client_name;
-	jc.server = cfg->server;
-	jc.M = l.M;
-	jc.K = cfg->sources ? (size_t)cfg->sources : l.M;
-	jc.connect_inputs = cfg->connect_inputs;
-	jc.connect_outputs = cfg->connect_outputs;
-	l.jack = strebm_jack_create(&jc, &hooks);
-	if (!l.jack) {
-		log_error("cannot create the JACK backend (%zu ports is too many?)", jc.M + jc.K);
-		goto out;
+	K = cfg->sources ? (size_t)cfg->sources : l.M;
+	if (o->backend == STREBM_BACKEND_JACK) {
+		memset(&jc, 0, sizeof(jc));
+		jc.client_name = cfg->client_name;
+		jc.server = cfg->server;
+		jc.M = l.M;
+		jc.K = K;
+		jc.connect_inputs = cfg->connect_inputs;
+		jc.connect_outputs = cfg->connect_outputs;
+		l.jack = strebm_jack_create(&jc, &hooks);
+		if (!l.jack) {
+			log_error("cannot create the JACK backend (%zu ports is too many?)",
+				  jc.M + jc.K);
+			goto out;
+		}
+		if (!wait_for_server(&l, sfd)) {
+			ret = pending_stop ? 0 : -EIO;
+			goto out;
+		}
+		l.rate = strebm_jack_rate(l.jack);
+	} else {
+		struct strebm_pa_config pac = { cfg->device, NULL, l.M, K, (unsigned)cfg->pa_rate,
+						(size_t)cfg->pa_frames };
+		struct strebm_pa_hooks pah = { hook_audio, hook_xrun, hook_latency, hook_message,
+					       &l };
+		char perr[1024];
+		l.pa = strebm_pa_create(&pac, &pah);
+		if (!l.pa) {
+			log_error("bad PortAudio configuration (channels, sources, rate or frames)");
+			goto out;
+		}
+		if (strebm_pa_open(l.pa, perr, sizeof(perr)) < 0) {
+			log_error("%s", perr);
+			goto out;
+		}
+		l.rate = strebm_pa_rate(l.pa);
 	}
-	if (!wait_for_server(&l, sfd)) {
-		ret = pending_stop ? 0 : -EIO;
-		goto out;
-	}
-	l.rate = strebm_jack_rate(l.jack);
 	if ((r = build_pipeline(&l)) < 0) {
 		ret = r;
 		goto out;
@@ -381,18 +411,19 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			goto out;
 		}
 	}
-	if (strebm_jack_activate(l.jack, err, sizeof(err)) < 0) {
+	if ((l.jack ? strebm_jack_activate(l.jack, err, sizeof(err))
+		    : strebm_pa_start(l.pa, err, sizeof(err))) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
 	if (!o->quiet)
-		log_info("JACK client '%s': %zu inputs in_1.., %zu outputs source_1.., %u Hz, "
-			 "period %zu, window %zu, hop %zu, latency %zu frames (%.1f ms); OSC %s:%d",
-			 cfg->client_name, l.ec.M, l.ec.K, l.rate, strebm_jack_period(l.jack),
-			 l.ec.T, l.ec.H,
-			 strebmd_pipeline_latency(l.pipe, strebm_jack_period(l.jack)),
-			 1e3 * (double)strebmd_pipeline_latency(l.pipe, strebm_jack_period(l.jack)) /
-				 l.rate,
+		log_info("%s %s: %zu inputs, %zu outputs, %u Hz, period %zu, window %zu, hop %zu, "
+			 "latency %zu frames (%.1f ms); OSC %s:%d",
+			 l.jack ? "JACK client" : "PortAudio device",
+			 l.jack ? cfg->client_name : strebm_pa_device(l.pa), l.ec.M, l.ec.K, l.rate,
+			 be_period(&l), l.ec.T, l.ec.H,
+			 strebmd_pipeline_latency(l.pipe, be_period(&l)),
+			 1e3 * (double)strebmd_pipeline_latency(l.pipe, be_period(&l)) / l.rate,
 			 l.osc ? cfg->osc_address : "off", l.osc ? strebmd_osc_port(l.osc) : 0);
 	l.next_status = now_s() + 1.0;
 	while (!stop) {
@@ -438,8 +469,14 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			break;
 		t = now_s();
 		l.loops++;
-		switch (strebm_jack_poll(l.jack, t)) {
-		case STREBM_JACK_REOPENED:
+		if (l.pa) {
+			if (strebm_pa_poll(l.pa, t) == STREBM_PA_FAILED) {
+				log_error("the audio stream is lost for good; exiting so that the "
+					  "service manager restarts strebmd");
+				ret = -EIO;
+				goto out;
+			}
+		} else if (strebm_jack_poll(l.jack, t) == STREBM_JACK_REOPENED) {
 			strebmd_osc_destroy(l.osc);
 			l.osc = NULL;
 			strebmd_pipeline_destroy(l.pipe);
@@ -455,9 +492,6 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 							   sizeof(err));
 			if (strebm_jack_activate(l.jack, err, sizeof(err)) < 0)
 				log_error("%s", err);
-			break;
-		default:
-			break;
 		}
 		frames = strebmd_pipeline_audio_frames(l.pipe);
 		/* READY=1 once audio flows (ports exist, OSC bound) */
@@ -466,7 +500,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			l.ready = true;
 		}
 		last_frames = frames;
-		if (strebm_jack_active(l.jack))
+		if (be_active(&l))
 			strebmd_watchdog_poll(l.wd, frames, strebmd_pipeline_worker_hops(l.pipe));
 		else /* a known outage, not a hang: the loop itself is the progress */
 			strebmd_watchdog_poll(l.wd, l.loops, l.loops);
@@ -486,7 +520,9 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	ret = 0;
 out:
 	strebmd_osc_destroy(l.osc);
-	strebm_jack_destroy(l.jack); /* closes the client before the pipeline goes */
+	/* the backend stops calling the pipeline before it goes */
+	strebm_jack_destroy(l.jack);
+	strebm_pa_destroy(l.pa);
 	if (l.pipe && *l.cfg.state_file && ret == 0) {
 		strebmd_pipeline_stop(l.pipe);
 		if (strebm_statefile_save_engine(l.cfg.state_file, strebmd_pipeline_engine(l.pipe),

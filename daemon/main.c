@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "jack.h"
 #include "live.h"
+#include "pa.h"
 #include "log.h"
 #include "setup.h"
 #include "wavfile.h"
@@ -40,7 +41,7 @@ struct options {
 	const char *report;
 	const char *sets[MAX_SETS];
 	size_t nsets;
-	bool quiet, verbose, check_config, print_config;
+	bool quiet, verbose, check_config, print_config, list_devices;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -73,6 +74,7 @@ static void usage(FILE *f)
 "  -c, --config FILE         configuration file (INI); see conf/strebmd.conf\n"
 "      --check-config        validate the configuration and exit\n"
 "      --print-config        print the commented example configuration and exit\n"
+"      --list-devices        list the PortAudio devices (index, name, host API, channels)\n"
 "  -r, --report FILE         file backend: write a JSON run report (timing, latency)\n"
 "  -q, --quiet               no progress or summary\n"
 "  -v, --verbose             debug messages\n"
@@ -97,6 +99,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 1 },
 		{ "print-config", no_argument, NULL, 2 },
+		{ "list-devices", no_argument, NULL, 3 },
 		{ "report", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -132,6 +135,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 		case 'c': o->config_file = optarg; break;
 		case 1: o->check_config = true; break;
 		case 2: o->print_config = true; break;
+		case 3: o->list_devices = true; break;
 		case 'r': o->report = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose = true; break;
@@ -409,6 +413,8 @@ int main(int argc, char **argv)
 		strebm_config_write_example(stdout);
 		return 0;
 	}
+	if (opt.list_devices)
+		return strebm_pa_list_devices(stdout) < 0 ? 1 : 0;
 	strebmd_log_init();
 	strebmd_log_set_level(opt.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (load_config(&opt, &cfg) < 0)

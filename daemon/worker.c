@@ -188,6 +188,8 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 	st->nonfinite = es.nonfinite;
 	st->breakdowns = es.breakdowns;
 	st->rtf = w->rtf;
+	st->rtf_mean = es.hops ? w->cpu * (double)w->rate / ((double)es.hops * (double)w->cfg.H)
+			       : 0.0;
 	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
 	st->frozen = w->frozen;
 	st->dead_mask = 0;

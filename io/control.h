@@ -47,6 +47,7 @@ struct strebmd_status {
 	uint64_t breakdowns;
 	uint32_t dead_mask;     /* input channels silent for the last second */
 	double rtf;             /* worker CPU time / audio time, recent */
+	double rtf_mean;        /* the same since the start */
 	double latency_ms;
 	bool frozen;
 	bool running;           /* audio is flowing */

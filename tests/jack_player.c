@@ -11,6 +11,11 @@
  *   strebm-jack-player --server NAME --input MIX.wav --target CLIENT
  *                      --sources K --out-dir DIR [--tail SECONDS] [--loops N]
  *                      [--nan-channel C --nan-at S --nan-for S]
+ *                      [--in-ports PREFIX --out-ports PREFIX --base N]
+ *                      [--align-measured]
+ *
+ * --in-ports/--out-ports name the target's ports as PREFIX + index (from
+ * --base, default 1), e.g. PortAudio:in_ and PortAudio:out_ with --base 0.
  *
  * The measured delay is the lag that maximises the correlation between the
  * reference channel played and the sum of the recorded outputs (the sources,
@@ -125,6 +130,10 @@ int main(int argc, char **argv)
 		{ "out-dir", required_argument, NULL, 'o' },
 		{ "tail", required_argument, NULL, 'T' },
 		{ "loops", required_argument, NULL, 'l' },
+		{ "in-ports", required_argument, NULL, 'I' },
+		{ "out-ports", required_argument, NULL, 'O' },
+		{ "base", required_argument, NULL, 'B' },
+		{ "align-measured", no_argument, NULL, 'M' },
 		{ "nan-channel", required_argument, NULL, 'c' },
 		{ "nan-at", required_argument, NULL, 'a' },
 		{ "nan-for", required_argument, NULL, 'f' },
@@ -133,7 +142,9 @@ int main(int argc, char **argv)
 	const char *server = NULL, *input = NULL, *target = "strebmd", *outdir = NULL;
 	double tail = 1.0, nan_at = 0, nan_for = 0;
 	int nan_ch = -1, c;
-	size_t loops = 1;
+	size_t loops = 1, base = 1;
+	int align_measured = 0;
+	const char *in_prefix = NULL, *out_prefix = NULL;
 	struct strebm_wav_info info;
 	struct strebm_wav_in *in;
 	struct strebm_wav_out *out;
@@ -154,6 +165,10 @@ int main(int argc, char **argv)
 		case 'o': outdir = optarg; break;
 		case 'T': tail = atof(optarg); break;
 		case 'l': loops = (size_t)atoi(optarg); break;
+		case 'I': in_prefix = optarg; break;
+		case 'O': out_prefix = optarg; break;
+		case 'B': base = (size_t)atoi(optarg); break;
+		case 'M': align_measured = 1; break;
 		case 'c': nan_ch = atoi(optarg); break;
 		case 'a': nan_at = atof(optarg); break;
 		case 'f': nan_for = atof(optarg); break;
@@ -224,7 +239,10 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < M; i++) {
 		char to[300];
-		snprintf(to, sizeof(to), "%s:in_%zu", target, i + 1);
+		if (in_prefix)
+			snprintf(to, sizeof(to), "%s%zu", in_prefix, i + base);
+		else
+			snprintf(to, sizeof(to), "%s:in_%zu", target, i + 1);
 		if (jack_connect(client, jack_port_name(play_ports[i]), to)) {
 			fprintf(stderr, "player: cannot connect to %s\n", to);
 			return 1;
@@ -232,7 +250,10 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < K; i++) {
 		char from[300];
-		snprintf(from, sizeof(from), "%s:source_%zu", target, i + 1);
+		if (out_prefix)
+			snprintf(from, sizeof(from), "%s%zu", out_prefix, i + base);
+		else
+			snprintf(from, sizeof(from), "%s:source_%zu", target, i + 1);
 		if (jack_connect(recorder, from, jack_port_name(rec_ports[i]))) {
 			fprintf(stderr, "player: cannot connect from %s\n", from);
 			return 1;
@@ -270,7 +291,10 @@ int main(int argc, char **argv)
 	printf("reported_latency %zu\nmeasured_delay %ld\nperiod %zu\nxruns %u\n", L, delay,
 	       period, atomic_load(&xruns));
 
-	/* write the recording advanced by the reported latency, file length */
+	/* write the recording advanced by the reported latency (or the measured
+	 * delay: a PortAudio client cannot tell JACK its latency), file length */
+	if (align_measured && delay >= 0)
+		L = (size_t)delay;
 	shifted = calloc(nplay * K, sizeof(double));
 	if (!shifted)
 		return 1;

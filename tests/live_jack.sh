@@ -111,6 +111,32 @@ for P in 256 64; do
 	[ "$u" = 0 ] && pass "period $P: no underrun" || fail "period $P: $u underruns"
 done
 
+# --- 1b. the PortAudio backend (its JACK host API) runs the same pipeline
+start_server 16000 256
+"$STREBMD" --backend portaudio --set portaudio.device=system --set portaudio.rate=16000 \
+	--set portaudio.frames=256 --set osc.port=0 >"$TMP/strebmd.log" 2>&1 &
+SPID=$!
+i=0
+while ! jack_lsp 2>/dev/null | grep -q '^PortAudio:out_1$'; do
+	i=$((i + 1)); [ $i -gt 100 ] && break
+	sleep 0.1
+done
+"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/pa" \
+	--in-ports PortAudio:in_ --out-ports PortAudio:out_ --base 0 --align-measured \
+	>"$TMP/player.out" 2>&1 || fail "player failed (PortAudio): $(cat "$TMP/player.out")"
+stop_strebmd
+"$STREBMD" --backend portaudio --set portaudio.device=nosuch --set osc.port=0 >"$TMP/err" 2>&1
+stop_server
+db=$(median linear_k2_16k "$TMP/pa")
+if [ -n "$db" ] && awk -v a="$db" -v b="$FILE_DB" 'BEGIN { d = a - b; exit !(d < 1 && d > -1) }'; then
+	pass "PortAudio backend: median SI-SDR improvement $db dB, file mode $FILE_DB dB (delay $(sed -n 's/^measured_delay //p' "$TMP/player.out") frames)"
+else
+	fail "PortAudio backend: median SI-SDR improvement '$db' dB (file mode $FILE_DB): $(tail -3 "$TMP/strebmd.log")"
+fi
+grep -q "no PortAudio device 'nosuch'; available: 0 'system'" "$TMP/err" \
+	&& pass "an absent PortAudio device names the available ones: $(head -1 "$TMP/err")" \
+	|| fail "absent PortAudio device: $(cat "$TMP/err")"
+
 # --- 2. NaN/Inf in one channel, and an unconnected input
 start_server 16000 256
 start_strebmd "$STREBMD" --channels 3 --sources 2 --set daemon.status_interval=1 || exit 1
