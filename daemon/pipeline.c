@@ -29,6 +29,7 @@ static void *(*volatile rtcheck_alloc)(size_t) = malloc;
 #endif
 
 #define CMD_QUEUE 1024
+#define HOP_TIMES 256 /* completion times of the last hops (power of two) */
 
 struct strebmd_pipeline {
 	struct strebmd_pipeline_config cfg;
@@ -39,7 +40,8 @@ struct strebmd_pipeline {
 	/* audio thread */
 	uint64_t pushed;                 /* frames pushed into in_ring */
 	_Atomic uint64_t audio_frames;   /* frames handled by the callback */
-	_Atomic uint64_t underruns, xruns, overruns;
+	_Atomic uint64_t underruns, xruns, overruns, early;
+	double hop_done[HOP_TIMES];      /* when the callback completed hop h */
 
 	/* worker thread */
 	pthread_t thread;
@@ -153,6 +155,29 @@ static void fill(struct strebmd_pipeline *p, const float *const *in, float *cons
 	}
 }
 
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	/* vDSO: no system call */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Frames from worker position m on are missing: was the worker late (it has
+ * had a whole period since the hop holding m was complete) or did this
+ * period come early (the server catching up after an xrun)? */
+static void count_missing(struct strebmd_pipeline *p, int64_t m, size_t nframes, double now)
+{
+	uint64_t h = (uint64_t)(m < 0 ? 0 : m) / p->H;
+	double since = now - p->hop_done[h & (HOP_TIMES - 1)];
+
+	if ((h + 1) * p->H <= p->pushed && since < (double)nframes / (double)p->cfg.rate)
+		atomic_fetch_add_explicit(&p->early, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&p->underruns, 1, memory_order_relaxed);
+}
+
 static void push_input(struct strebmd_pipeline *p, const float *const *in, size_t n)
 {
 	void *r1, *r2;
@@ -196,7 +221,9 @@ void strebmd_pipeline_audio(struct strebmd_pipeline *p, const float *const *in,
 			    float *const *out, size_t nframes)
 {
 	int64_t a, R;
+	uint64_t h;
 	size_t i = 0, n;
+	double now;
 	bool pushed = false;
 
 	RT_ARM(1);
@@ -215,6 +242,9 @@ void strebmd_pipeline_audio(struct strebmd_pipeline *p, const float *const *in,
 	}
 	/* output position: this period plays input frames [a, a + nframes) */
 	a = (int64_t)p->pushed - (int64_t)p->H - (int64_t)nframes;
+	now = mono_now();
+	for (h = (p->pushed + nframes) / p->H; h > p->pushed / p->H; h--)
+		p->hop_done[(h - 1) & (HOP_TIMES - 1)] = now;
 	p->pushed += nframes;
 	if (a < 0) {
 		/* priming: nothing can be due yet */
@@ -234,11 +264,14 @@ void strebmd_pipeline_audio(struct strebmd_pipeline *p, const float *const *in,
 			i += n;
 			a += (int64_t)n;
 		}
-		if (R == a && i < nframes)
-			i += pull_output(p, out, i, nframes - i);
+		if (R == a && i < nframes) {
+			n = pull_output(p, out, i, nframes - i);
+			i += n;
+			a += (int64_t)n;
+		}
 		if (i < nframes) {
 			fill(p, in, out, i, nframes);
-			atomic_fetch_add_explicit(&p->underruns, 1, memory_order_relaxed);
+			count_missing(p, a, nframes, now);
 		}
 	}
 	RT_ARM(0);
@@ -304,8 +337,12 @@ static void take_hop(struct strebmd_pipeline *p)
 		for (t = 0; t < H; t++)
 			p->fout[t * K + k] = (float)p->yout[k * H + t];
 	/* the callback consumes steadily; a full ring means audio stopped */
-	while (strebm_ring_write_space(p->out_ring) < H && !atomic_load(&p->stop))
+	while (strebm_ring_write_space(p->out_ring) < H && !atomic_load(&p->stop)) {
+		/* between hops: control keeps working while audio is stopped */
+		drain_commands(p);
+		serve_state(p);
 		sleep_ns(1000000);
+	}
 	strebm_ring_write(p->out_ring, p->fout, H);
 	atomic_store(&p->engine_latency, strebm_engine_latency(strebmd_worker_engine(p->worker)));
 	atomic_fetch_add(&p->hops, 1);
@@ -314,10 +351,11 @@ static void take_hop(struct strebmd_pipeline *p)
 static void *worker_main(void *arg)
 {
 	struct strebmd_pipeline *p = arg;
-	long max_sleep = (long)(1e9 * (double)p->H / (double)p->cfg.rate / 8.0);
+	/* poll: the worker must notice a completed hop well within a period */
+	long max_sleep = (long)(1e9 * (double)p->H / (double)p->cfg.rate / 16.0);
 
-	if (max_sleep > 1000000)
-		max_sleep = 1000000;
+	if (max_sleep > 250000)
+		max_sleep = 250000;
 	if (max_sleep < 50000)
 		max_sleep = 50000;
 	while (!atomic_load(&p->stop)) {
@@ -450,6 +488,7 @@ void strebmd_pipeline_status(struct strebmd_pipeline *p, struct strebmd_status *
 	*st = p->status;
 	pthread_mutex_unlock(&p->status_lock);
 	st->underruns = atomic_load(&p->underruns);
+	st->early = atomic_load(&p->early);
 	st->xruns = atomic_load(&p->xruns);
 	st->latency_ms = 1e3 * (double)atomic_load(&p->engine_latency) / (double)p->cfg.rate;
 }

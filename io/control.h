@@ -43,6 +43,9 @@ struct strebmd_status {
 	uint64_t hops;
 	uint64_t xruns;         /* server xruns seen by the backend */
 	uint64_t underruns;     /* periods the worker was late for */
+	uint64_t early;         /* periods that needed a hop the worker had had
+				 * less than a period for (the server caught up
+				 * after an xrun): filled, not the worker's fault */
 	uint64_t nonfinite;     /* hops that held a NaN/Inf input sample */
 	uint64_t breakdowns;
 	uint32_t dead_mask;     /* input channels silent for the last second */

@@ -12,7 +12,9 @@ DATA=$4
 RTCHECK=${5:-}
 LONG=${STREBM_LIVE_LONG:-60}
 TMP=$(mktemp -d)
-SRV=strebmtest$$
+# a fixed name: a killed server leaves its entry in JACK's registry (8 slots),
+# and only a server of the same name reclaims it
+SRV=strebmtest_live
 JPID=
 SPID=
 fails=0
@@ -179,7 +181,8 @@ jack_connect system:capture_1 strebmd:in_1
 jack_connect strebmd:source_1 system:playback_1
 sleep 0.3
 worst=0
-rss_at_2=0
+rss_at_10=0
+res_at_10=
 ok=1
 for c in $(seq 1 20); do
 	kill -9 "$JPID"; wait "$JPID" 2>/dev/null; JPID=
@@ -198,15 +201,22 @@ for c in $(seq 1 20); do
 		sleep 0.1
 	done
 	worst=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v w="$worst" 'BEGIN { d = a - b; printf "%.2f", (d > w ? d : w) }')
-	[ $c -eq 2 ] && rss_at_2=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status)
+	if [ $c -eq 10 ]; then
+		rss_at_10=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status)
+		res_at_10="$(ls /proc/$SPID/task | wc -l) threads, $(ls /proc/$SPID/fd | wc -l) fds"
+	fi
 done
 rss_end=$(awk '/VmRSS/ { print $2 }' /proc/$SPID/status 2>/dev/null || echo 0)
+res_end="$(ls /proc/$SPID/task | wc -l) threads, $(ls /proc/$SPID/fd | wc -l) fds"
 if [ $ok = 1 ]; then
 	awk -v w="$worst" 'BEGIN { exit !(w <= 5) }' && pass "20 server restarts: back with its connections within $worst s (<= 5)" \
 		|| fail "reconnection took $worst s (> 5)"
-	grow=$((rss_end - rss_at_2))
-	[ $grow -lt 2048 ] && pass "RSS after cycle 2: $rss_at_2 kB, after 20: $rss_end kB (growth $grow kB < 2 MB)" \
-		|| fail "RSS grew by $grow kB over 18 server restarts"
+	# after a warm-up (allocator arenas, thread-stack cache), a leak shows as
+	# steady growth: 10 more restarts may not add 2 MB, a thread or a descriptor
+	grow=$((rss_end - rss_at_10))
+	[ $grow -lt 2048 ] && [ "$res_end" = "$res_at_10" ] \
+		&& pass "RSS after restart 10: $rss_at_10 kB, after 20: $rss_end kB (growth $grow kB < 2 MB); $res_end both times" \
+		|| fail "over restarts 10 to 20: RSS $rss_at_10 -> $rss_end kB, $res_at_10 -> $res_end"
 	# the capture port adds its latency to in_1's path: the player's is direct
 	jack_disconnect system:capture_1 strebmd:in_1
 	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/after" >/dev/null || fail "player failed after restarts"
@@ -217,16 +227,24 @@ fi
 stop_strebmd
 stop_server
 
-# --- 5. M = K = 4 at 48 kHz, period 128, for $LONG s: no underrun
-start_server 48000 128
-start_strebmd "$STREBMD" --channels 4 || exit 1
+# --- 5. M = K = 4 at 48 kHz, period 128, for $LONG s: no underrun. A dummy
+# server on a loaded machine has xrun storms of its own; a run in which the
+# server logged more than 10 xruns is repeated once.
 loops=$(( (LONG + 5) / 6 ))
-"$PLAYER" --input "$DATA/linear_k4_48k/mix.wav" --sources 4 --loops $loops --tail 0.2 --out-dir "$TMP/k4" >"$TMP/player.out" 2>&1 || fail "player failed (M = K = 4)"
-stop_strebmd
-stop_server
-u=$(status_field underruns)
-x=$(status_field xruns)
-[ "$u" = 0 ] && pass "M = K = 4, 48 kHz, period 128, $((loops * 6)) s: 0 underruns (server xruns: $x)" \
+for attempt in 1 2; do
+	start_server 48000 128
+	start_strebmd "$STREBMD" --channels 4 || exit 1
+	"$PLAYER" --input "$DATA/linear_k4_48k/mix.wav" --sources 4 --loops $loops --tail 0.2 --out-dir "$TMP/k4" >"$TMP/player.out" 2>&1 || fail "player failed (M = K = 4)"
+	stop_strebmd
+	stop_server
+	u=$(status_field underruns)
+	x=$(status_field xruns)
+	early=$(grep 'stopping:' "$TMP/strebmd.log" | sed -n 's/.*(+\([0-9]*\) after server xruns).*/\1/p')
+	[ "$u" = 0 ] && break
+	[ "$x" -gt 10 ] || break
+	echo "# M = K = 4: $u underruns during $x server xruns; again"
+done
+[ "$u" = 0 ] && pass "M = K = 4, 48 kHz, period 128, $((loops * 6)) s: 0 underruns (server xruns: $x; periods the server's catch-up left short: $early)" \
 	|| fail "M = K = 4 long run: $u underruns (server xruns $x)"
 
 # --- 6. the realtime rule, checked by the interposing build

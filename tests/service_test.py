@@ -22,7 +22,7 @@ import time
 
 STREBMD, CTL, PLAYER, DATA = sys.argv[1:5]
 TMP = tempfile.mkdtemp(prefix="strebm-svc-")
-SRV = "strebmsvc%d" % os.getpid()
+SRV = "strebmtest_svc"  # fixed: a killed server's registry slot is reclaimed by name
 ENV = dict(os.environ, JACK_DEFAULT_SERVER=SRV, JACK_NO_AUDIO_RESERVATION="1")
 fails = 0
 

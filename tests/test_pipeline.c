@@ -187,13 +187,26 @@ START_TEST(test_late_worker_underruns)
 	pc.fill = STREBMD_FILL_DRY;
 	p = strebmd_pipeline_create(&pc);
 	ck_assert_ptr_nonnull(p);
-	/* no worker running: every period after priming is an underrun */
+	/* no worker running, periods in real time: every period after priming
+	 * is an underrun (the worker had a whole period and did not deliver) */
 	for (i = 0; i < 20; i++) {
+		struct timespec ts = { 0, 16000000 }; /* 256 frames at 16 kHz */
 		in0[0] = 0.5f;
 		strebmd_pipeline_audio(p, in, out, 256);
+		nanosleep(&ts, NULL);
 	}
 	strebmd_pipeline_status(p, &st);
 	ck_assert_uint_eq(st.underruns, 18); /* 2 periods of priming (H + P) */
+	ck_assert_uint_eq(st.early, 0);
+	/* periods back to back (a server catching up): the worker had no time,
+	 * the missing frames are counted apart */
+	/* the first two need hops completed during the timed loop: late; the
+	 * next three need hops completed in this burst: early */
+	for (i = 0; i < 5; i++)
+		strebmd_pipeline_audio(p, in, out, 256);
+	strebmd_pipeline_status(p, &st);
+	ck_assert_uint_eq(st.underruns, 20);
+	ck_assert_uint_eq(st.early, 3);
 	/* dry fill: the reference channel / K */
 	ck_assert_float_eq(out0[0], 0.25f);
 	ck_assert_float_eq(out1[0], 0.25f);

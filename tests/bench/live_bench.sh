@@ -12,7 +12,7 @@ SECS=${2:-12}
 HOP=${3:-256}
 DATA=${STREBM_SHARED_DATA:-$(dirname "$0")/../../../shared/data}
 TMP=$(mktemp -d)
-SRV=strebmbench$$
+SRV=strebmbench
 export JACK_DEFAULT_SERVER=$SRV JACK_NO_AUDIO_RESERVATION=1
 J=; S=; T=
 trap 'kill -9 $J $S $T 2>/dev/null; rm -rf "$TMP"' EXIT
