@@ -17,6 +17,7 @@
 #include "jack.h"
 #include "log.h"
 #include "notify.h"
+#include "nsm.h"
 #include "osc.h"
 #include "pa.h"
 #include "pipeline.h"
@@ -33,6 +34,10 @@ struct live {
 	struct strebm_jack *jack; /* one of jack and pa */
 	struct strebm_pa *pa;
 	struct strebmd_osc *osc;
+	struct strebm_nsm *nsm;      /* under a session manager (NSM_URL) */
+	char nsm_client[64];
+	char nsm_state[STREBM_CONFIG_STR];
+	pthread_mutex_t state_lock;  /* the OSC and NSM threads share state_io */
 	struct strebmd_watchdog *wd;
 	struct strebm_engine_config ec;
 	unsigned rate;
@@ -145,13 +150,21 @@ static int osc_save(void *d, const char *path, char *err, size_t errlen)
 	size_t len = 0;
 	int r;
 
+	pthread_mutex_lock(&l->state_lock);
+	if (!l->pipe) {
+		pthread_mutex_unlock(&l->state_lock);
+		snprintf(err, errlen, "not running yet");
+		return -EAGAIN;
+	}
 	r = strebmd_pipeline_save_state(l->pipe, l->state_io, strebmd_pipeline_state_size(l->pipe),
 					&len, STATE_TIMEOUT_MS);
 	if (r < 0) {
+		pthread_mutex_unlock(&l->state_lock);
 		snprintf(err, errlen, "the worker did not hand over its state (%s)", strerror(-r));
 		return r;
 	}
 	r = strebm_statefile_write(path, l->state_io, len, err, errlen);
+	pthread_mutex_unlock(&l->state_lock);
 	if (r == 0)
 		log_info("model state saved to %s", path);
 	return r;
@@ -163,11 +176,20 @@ static int osc_load(void *d, const char *path, char *err, size_t errlen)
 	size_t len = 0;
 	int r;
 
+	pthread_mutex_lock(&l->state_lock);
+	if (!l->pipe) {
+		pthread_mutex_unlock(&l->state_lock);
+		snprintf(err, errlen, "not running yet");
+		return -EAGAIN;
+	}
 	r = strebm_statefile_read(path, l->state_io, strebmd_pipeline_state_size(l->pipe), &len,
 				  err, errlen);
-	if (r < 0)
+	if (r < 0) { /* err says why */
+		pthread_mutex_unlock(&l->state_lock);
 		return r;
+	}
 	r = strebmd_pipeline_load_state(l->pipe, l->state_io, len, STATE_TIMEOUT_MS);
+	pthread_mutex_unlock(&l->state_lock);
 	if (r == -EINVAL)
 		snprintf(err, errlen, "%s: the state does not fit this model (channels, sources, "
 			 "window or hop differ) or is corrupt", path);
@@ -182,6 +204,35 @@ static void osc_log(void *d, int level, const char *msg)
 {
 	(void)d;
 	strebmd_log((enum strebmd_log_level)level, "osc: %s", msg);
+}
+
+/* ---- NSM ops (NSM thread) --------------------------------------------------- */
+
+static int nsm_open(void *d, const char *path, const char *display, const char *id, char *err,
+		    size_t errlen)
+{
+	struct live *l = d;
+
+	(void)display;
+	snprintf(l->nsm_client, sizeof(l->nsm_client), "%s", id);
+	if (strebm_nsm_state_path(path, l->nsm_state, sizeof(l->nsm_state)) < 0) {
+		snprintf(err, errlen, "session path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int nsm_save(void *d, char *err, size_t errlen)
+{
+	struct live *l = d;
+
+	return osc_save(l, l->nsm_state, err, errlen);
+}
+
+static void nsm_log(void *d, int level, const char *msg)
+{
+	(void)d;
+	strebmd_log((enum strebmd_log_level)level, "nsm: %s", msg);
 }
 
 /* ---- pipeline ------------------------------------------------------------ */
@@ -353,6 +404,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	size_t K;
 
 	memset(&l, 0, sizeof(l));
+	pthread_mutex_init(&l.state_lock, NULL);
 	l.cfg = *cfg;
 	l.opt = o;
 	l.M = (size_t)cfg->channels;
@@ -364,9 +416,29 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	}
 	l.wd = strebmd_watchdog_create();
 	K = cfg->sources ? (size_t)cfg->sources : l.M;
+	if (strebm_nsm_wanted()) {
+		/* the session manager names the JACK client and the state file */
+		static const struct strebm_nsm_ops nops = { nsm_open, nsm_save, NULL, nsm_log };
+		l.nsm = strebm_nsm_create(NULL, "strebmd", program_invocation_name, &nops, &l, err,
+					  sizeof(err));
+		if (!l.nsm)
+			log_warn("%s: running without session management", err);
+		r = -ETIMEDOUT;
+		while (l.nsm && (r = strebm_nsm_wait_open(l.nsm, 200)) == -ETIMEDOUT && !pending_stop)
+			strebmd_notify_status("waiting for the session manager's open");
+		if (l.nsm && r < 0) {
+			log_error("NSM: no session opened (%s)", strerror(-r));
+			ret = pending_stop ? 0 : r;
+			goto out;
+		}
+		if (l.nsm) {
+			snprintf(l.cfg.state_file, sizeof(l.cfg.state_file), "%s", l.nsm_state);
+			log_info("NSM session: client '%s', state %s", l.nsm_client, l.nsm_state);
+		}
+	}
 	if (o->backend == STREBM_BACKEND_JACK) {
 		memset(&jc, 0, sizeof(jc));
-		jc.client_name = cfg->client_name;
+		jc.client_name = l.nsm ? l.nsm_client : cfg->client_name;
 		jc.server = cfg->server;
 		jc.M = l.M;
 		jc.K = K;
@@ -421,7 +493,8 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		log_info("%s %s: %zu inputs, %zu outputs, %u Hz, period %zu, window %zu, hop %zu, "
 			 "latency %zu frames (%.1f ms); OSC %s:%d",
 			 l.jack ? "JACK client" : "PortAudio device",
-			 l.jack ? cfg->client_name : strebm_pa_device(l.pa), l.ec.M, l.ec.K, l.rate,
+			 l.jack ? (l.nsm ? l.nsm_client : cfg->client_name) : strebm_pa_device(l.pa),
+			 l.ec.M, l.ec.K, l.rate,
 			 be_period(&l), l.ec.T, l.ec.H,
 			 strebmd_pipeline_latency(l.pipe, be_period(&l)),
 			 1e3 * (double)strebmd_pipeline_latency(l.pipe, be_period(&l)) / l.rate,
@@ -480,10 +553,13 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		} else if (strebm_jack_poll(l.jack, t) == STREBM_JACK_REOPENED) {
 			strebmd_osc_destroy(l.osc);
 			l.osc = NULL;
+			pthread_mutex_lock(&l.state_lock);
 			strebmd_pipeline_destroy(l.pipe);
 			l.pipe = NULL;
 			l.rate = strebm_jack_rate(l.jack);
-			if ((r = build_pipeline(&l)) < 0) {
+			r = build_pipeline(&l);
+			pthread_mutex_unlock(&l.state_lock);
+			if (r < 0) {
 				ret = r;
 				goto out;
 			}
@@ -520,11 +596,12 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		log_info("stopping: %s", line);
 	ret = 0;
 out:
+	strebm_nsm_destroy(l.nsm);
 	strebmd_osc_destroy(l.osc);
 	/* the backend stops calling the pipeline before it goes */
 	strebm_jack_destroy(l.jack);
 	strebm_pa_destroy(l.pa);
-	if (l.pipe && *l.cfg.state_file && ret == 0) {
+	if (l.pipe && *l.cfg.state_file && ret == 0 && !l.nsm) {
 		strebmd_pipeline_stop(l.pipe);
 		if (strebm_statefile_save_engine(l.cfg.state_file, strebmd_pipeline_engine(l.pipe),
 						 err, sizeof(err)) < 0)
@@ -535,6 +612,7 @@ out:
 	strebmd_pipeline_destroy(l.pipe);
 	strebmd_watchdog_destroy(l.wd);
 	free(l.state_io);
+	pthread_mutex_destroy(&l.state_lock);
 	if (sfd >= 0)
 		close(sfd);
 	return ret;

@@ -204,6 +204,16 @@ try:
        "the flood changed no underrun count (%s -> %s)" % (cb, ca))
     ok(ctl(port, "ping")[0] == 0, "strebmd answers /strebm/ping after the flood")
     player.wait(timeout=60)
+    st = os.path.join(TMP, "show.strebm")
+    rc, out = ctl(port, "save", st)
+    ok(rc == 0 and os.path.getsize(st) > 0, "save: the model state is written (%s)" % out.strip())
+    rc, out = ctl(port, "load", st)
+    ok(rc == 0, "load: the state saved is taken back (%s)" % out.strip())
+    with open(os.path.join(TMP, "junk.strebm"), "wb") as f:
+        f.write(b"not a state" * 10)
+    rc, out = ctl(port, "load", os.path.join(TMP, "junk.strebm"))
+    ok(rc != 0 and "error" in out.lower() and ctl(port, "ping")[0] == 0,
+       "load of a corrupt file is refused, the daemon answers: " + out.strip())
 
     # ---- 3. SIGHUP: a valid changed file, then an invalid one
     with open(conf, "w") as f:
@@ -249,6 +259,75 @@ try:
     ok(notify.wait_for("STOPPING=1", 0.5) is not None, "STOPPING=1 arrives on SIGTERM")
     ok("strebmd:source_1" not in jack_ports(), "its ports are gone")
     notify.close()
+
+    # ---- 5b. under a session manager (NSM): announce, open, save, quit
+    def osc_enc(path, *args):
+        def pad(b):
+            b += b"\0"
+            return b + b"\0" * ((4 - len(b) % 4) % 4)
+        tags, data = ",", b""
+        for a in args:
+            if isinstance(a, int):
+                tags += "i"
+                data += struct.pack(">i", a)
+            else:
+                tags += "s"
+                data += pad(a.encode())
+        return pad(path.encode()) + pad(tags.encode()) + data
+
+    def osc_dec(b):
+        def rd(i):
+            j = b.index(b"\0", i)
+            return b[i:j].decode(), (j + 4) & ~3
+        path, i = rd(0)
+        tags, i = rd(i)
+        args = []
+        for t in tags[1:]:
+            if t == "s":
+                v, i = rd(i)
+            elif t == "i":
+                v = struct.unpack(">i", b[i:i + 4])[0]
+                i += 4
+            else:
+                break
+            args.append(v)
+        return path, args
+
+    nsm = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    nsm.bind(("127.0.0.1", 0))
+    nsm.settimeout(10)
+    sess = os.path.join(TMP, "session")
+    os.mkdir(sess)
+    d = subprocess.Popen([STREBMD, "--backend", "jack", "--channels", "2", "--set", "osc.port=0"],
+                         stdout=log, stderr=log,
+                         env=dict(ENV, NSM_URL="osc.udp://127.0.0.1:%d/" % nsm.getsockname()[1]))
+    procs.append(d)
+    try:
+        data, peer = nsm.recvfrom(4096)
+        path, args = osc_dec(data)
+        ok(path == "/nsm/server/announce" and args[0] == "strebmd" and args[-1] == d.pid,
+           "NSM: announce arrives (%s)" % args)
+        nsm.sendto(osc_enc("/reply", "/nsm/server/announce", "welcome", "fake-nsm", ":"), peer)
+        nsm.sendto(osc_enc("/nsm/client/open", os.path.join(sess, "strebmd.nABC"), "strebmd",
+                           "strebmd.nABC"), peer)
+        path, args = osc_dec(nsm.recvfrom(4096)[0])
+        ok(path == "/reply" and args[:2] == ["/nsm/client/open", "OK"], "NSM: open answered OK")
+        for _ in range(50):
+            if "strebmd.nABC:source_1" in jack_ports():
+                break
+            time.sleep(0.1)
+        ok("strebmd.nABC:source_1" in jack_ports(), "NSM: the JACK client takes the client id")
+        time.sleep(0.5)
+        nsm.sendto(osc_enc("/nsm/client/save"), peer)
+        path, args = osc_dec(nsm.recvfrom(4096)[0])
+        ok(path == "/reply" and args[:2] == ["/nsm/client/save", "OK"] and
+           os.path.exists(os.path.join(sess, "strebmd.nABC.strebm")),
+           "NSM: save answered OK, the state file is in the session directory")
+    except (socket.timeout, ValueError, IndexError) as e:
+        ok(False, "NSM exchange: %r" % e)
+    d.send_signal(signal.SIGTERM)
+    ok(d.wait(timeout=5) == 0, "NSM: quit (SIGTERM) exits 0")
+    nsm.close()
 
     # ---- 6. every bad configuration exits non-zero before READY=1, with file:line
     bad = {
