@@ -313,7 +313,9 @@ static int window_process(struct strebm_engine *e, const double *in, double *out
 	M = e->M; K = e->K; H = e->H; T = e->T;
 	for (m = 0; m < M * H; m++) {
 		double v = in[m];
-		if (!isfinite(v)) {
+		/* NaN, Inf, and magnitudes no audio signal has (they would
+		 * overflow the statistics) are replaced by silence and counted */
+		if (!isfinite(v) || fabs(v) > STREBM_INPUT_LIMIT) {
 			v = 0.0;
 			bad = true;
 		}
@@ -395,7 +397,9 @@ static int conv_process(struct strebm_engine *e, const double *in, double *out)
 
 	for (m = 0; m < M * H; m++) {
 		double v = in[m];
-		if (!isfinite(v)) {
+		/* NaN, Inf, and magnitudes no audio signal has (they would
+		 * overflow the statistics) are replaced by silence and counted */
+		if (!isfinite(v) || fabs(v) > STREBM_INPUT_LIMIT) {
 			v = 0.0;
 			bad = true;
 		}
@@ -561,6 +565,11 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 		st->separation = cs.mix;
 		st->degraded = cs.degraded;
 	}
+}
+
+void strebm_engine_ell_bounds(const struct strebm_engine *e, double *lo, double *hi)
+{
+	strebm_linear_ell_bounds(e->lin, lo, hi);
 }
 
 size_t strebm_engine_latency(const struct strebm_engine *e)

@@ -31,6 +31,10 @@
 #include "kernel.h"
 #include "linear.h"
 
+/* Input samples beyond this magnitude (no audio signal has them) are treated
+ * like NaN: replaced by silence and counted as non-finite. */
+#define STREBM_INPUT_LIMIT 1e5
+
 enum strebm_mode {
 	STREBM_MODE_LINEAR = 0,
 	STREBM_MODE_NONLINEAR,
@@ -115,6 +119,8 @@ struct strebm_engine_status {
 
 /** Snapshot of the status. RT-safe. */
 void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st);
+/** The length-scales set_ell accepts, in samples. */
+void strebm_engine_ell_bounds(const struct strebm_engine *e, double *lo, double *hi);
 /** Algorithmic latency in samples: one hop; one STFT frame in convolutive mode. */
 size_t strebm_engine_latency(const struct strebm_engine *e);
 

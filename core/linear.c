@@ -782,6 +782,12 @@ const double *strebm_linear_ell(const struct strebm_linear *l)
 	return l->ell;
 }
 
+void strebm_linear_ell_bounds(const struct strebm_linear *l, double *lo, double *hi)
+{
+	*lo = l->cfg.ell_lo;
+	*hi = l->cfg.ell_hi;
+}
+
 int strebm_linear_set_ell(struct strebm_linear *l, size_t k, double ell, bool pinned)
 {
 	size_t j;

@@ -93,6 +93,8 @@ const double *strebm_linear_unmix(const struct strebm_linear *l);
 const double *strebm_linear_mixing(const struct strebm_linear *l);
 /** Current length-scales (K values, samples). */
 const double *strebm_linear_ell(const struct strebm_linear *l);
+/** The length-scale bounds, samples. */
+void strebm_linear_ell_bounds(const struct strebm_linear *l, double *lo, double *hi);
 /** Set (and optionally pin) source k's length-scale. @return 0 or -EINVAL. */
 int strebm_linear_set_ell(struct strebm_linear *l, size_t k, double ell, bool pinned);
 /** Set source k's kernel. @return 0 or -EINVAL. */

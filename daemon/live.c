@@ -203,7 +203,7 @@ static int osc_load(void *d, const char *path, char *err, size_t errlen)
 static void osc_log(void *d, int level, const char *msg)
 {
 	(void)d;
-	strebmd_log((enum strebmd_log_level)level, "osc: %s", msg);
+	strebmd_log((enum strebmd_log_level)level, "%s", msg);
 }
 
 /* ---- NSM ops (NSM thread) --------------------------------------------------- */
@@ -324,7 +324,8 @@ static void reload(struct live *l)
 	if (strebm_config_load(&n, l->opt->config_file, l->opt->sets, l->opt->nsets, err,
 			       sizeof(err)) < 0 ||
 	    strebm_config_validate(&n, true, err, sizeof(err)) < 0) {
-		log_error("reload rejected, the running configuration is kept: %s", err);
+		strebmd_log_always(LOG_LVL_ERROR,
+				   "reload rejected, the running configuration is kept: %s", err);
 		strebmd_notify_ready();
 		return;
 	}
@@ -401,7 +402,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	/* STREBMD_TEST_HOOKS=1: SIGUSR1 stalls/releases the worker (watchdog tests) */
 	bool test_hooks = getenv("STREBMD_TEST_HOOKS") != NULL;
 	uint64_t last_frames = 0;
-	size_t K;
+	size_t K, lat, last_lat = 0;
 
 	memset(&l, 0, sizeof(l));
 	pthread_mutex_init(&l.state_lock, NULL);
@@ -480,7 +481,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		l.osc = strebmd_osc_create(cfg->osc_address, cfg->osc_port, cfg->osc_allow, &ops, &l,
 					   err, sizeof(err));
 		if (!l.osc) {
-			log_error("OSC: %s (set osc.port, or 0 to turn OSC off)", err);
+			log_error("%s (another strebmd? set osc.port, or osc.port=0 to turn OSC off)", err);
 			goto out;
 		}
 	}
@@ -496,8 +497,10 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			 l.jack ? (l.nsm ? l.nsm_client : cfg->client_name) : strebm_pa_device(l.pa),
 			 l.ec.M, l.ec.K, l.rate,
 			 be_period(&l), l.ec.T, l.ec.H,
-			 strebmd_pipeline_latency(l.pipe, be_period(&l)),
-			 1e3 * (double)strebmd_pipeline_latency(l.pipe, be_period(&l)) / l.rate,
+			 l.pa ? strebm_pa_latency(l.pa, NULL)
+			      : strebmd_pipeline_latency(l.pipe, be_period(&l)),
+			 1e3 * (double)(l.pa ? strebm_pa_latency(l.pa, NULL)
+					     : strebmd_pipeline_latency(l.pipe, be_period(&l))) / l.rate,
 			 l.osc ? cfg->osc_address : "off", l.osc ? strebmd_osc_port(l.osc) : 0);
 	l.next_status = now_s() + 1.0;
 	while (!stop) {
@@ -570,6 +573,11 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			if (strebm_jack_activate(l.jack, err, sizeof(err)) < 0)
 				log_error("%s", err);
 		}
+		/* a mode switch may change the latency: tell JACK */
+		lat = strebmd_pipeline_latency(l.pipe, be_period(&l));
+		if (l.jack && lat != last_lat && last_lat)
+			strebm_jack_recompute_latency(l.jack);
+		last_lat = lat;
 		frames = strebmd_pipeline_audio_frames(l.pipe);
 		/* READY=1 once audio flows (ports exist, OSC bound) */
 		if (!l.ready && frames > last_frames) {

@@ -177,11 +177,10 @@ static struct rl_slot *slot_for(const char *fmt, enum strebmd_log_level lvl, dou
 	return free_slot;
 }
 
-void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...)
+static void vlog(enum strebmd_log_level lvl, bool limited, const char *fmt, va_list ap)
 {
 	char line[LINE_MAX_BYTES];
 	struct rl_slot *s;
-	va_list ap;
 	double now;
 	char *p;
 
@@ -189,9 +188,7 @@ void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...)
 	 * whether one message is formatted */
 	if (lvl > __atomic_load_n(&max_level, __ATOMIC_RELAXED))
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	for (p = line; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
@@ -200,7 +197,7 @@ void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...)
 	if (journal < 0)
 		journal = detect_journal();
 	now = mono_now();
-	if (rl_burst) {
+	if (rl_burst && limited) {
 		expire(now);
 		if (lvl <= LOG_LVL_WARN && (s = slot_for(fmt, lvl, now))) {
 			if (s->count >= rl_burst) {
@@ -214,6 +211,24 @@ void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...)
 	}
 	emit(lvl, line);
 	pthread_mutex_unlock(&lock);
+}
+
+void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(lvl, true, fmt, ap);
+	va_end(ap);
+}
+
+void strebmd_log_always(enum strebmd_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(lvl, false, fmt, ap);
+	va_end(ap);
 }
 
 void strebmd_log_flush(void)

@@ -40,6 +40,9 @@ void strebmd_log_set_level(enum strebmd_log_level lvl);
 void strebmd_log_set_ratelimit(unsigned burst, double interval_s);
 /** Prefix each line with the local time (not in the journal form; default off). */
 void strebmd_log_set_timestamps(bool on);
+/** Print one message at lvl, never rate-limited (operator actions: reloads). */
+void strebmd_log_always(enum strebmd_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /** Print one message at lvl. */
 void strebmd_log(enum strebmd_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /**

@@ -63,7 +63,8 @@ static void usage(FILE *f)
 "                            with --input, else jack when a server runs, else portaudio)\n"
 "  -i, --input FILE          file backend: the M-channel mixture (any format libsndfile reads)\n"
 "  -o, --output-dir DIR      file backend: writes DIR/source_1.wav ... source_K.wav\n"
-"                            (float WAV, input rate and length); created if missing\n"
+"                            (float WAV, input rate and length); created (with its\n"
+"                            parents) if missing\n"
 "  -k, --sources K           number of sources (engine.sources; default: one per channel)\n"
 "  -m, --mode MODE           linear | nonlinear | convolutive (engine.mode)\n"
 "  -K, --kernel NAME         rbf | matern12 | matern32 | matern52 (engine.kernel)\n"
@@ -206,8 +207,26 @@ static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *in
 
 static int ensure_dir(const char *dir)
 {
+	char path[PATH_MAX];
 	struct stat st;
+	size_t i;
 
+	/* like mkdir -p: the parents first */
+	if (strlen(dir) >= sizeof(path)) {
+		log_error("output directory name is too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(path, dir);
+	for (i = 1; path[i]; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = 0;
+		if (stat(path, &st) < 0 && mkdir(path, 0777) < 0 && errno != EEXIST) {
+			log_error("cannot create directory '%s': %s", path, strerror(errno));
+			return -errno;
+		}
+		path[i] = '/';
+	}
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
 			log_error("output directory '%s' exists and is not a directory", dir);
@@ -323,7 +342,8 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		log_info("%s: %zu channels, %u Hz, %.2f s; %s mode, %zu sources, window %zu, "
 			 "hop %zu (latency %.1f ms)", o->input, info.channels, info.rate,
 			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K, ec.T,
-			 ec.H, 1000.0 * (double)ec.H / info.rate);
+			 ec.H, 1000.0 * (double)strebm_engine_latency(strebmd_worker_engine(w)) /
+				 info.rate);
 	progress = !o->quiet && isatty(STDERR_FILENO) && info.frames > 10 * (size_t)info.rate;
 	/* outputs are written time-aligned with the input: the engine's delay
 	 * beyond the hop (convolutive mode: N - H) is dropped at the start and

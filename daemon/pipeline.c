@@ -291,12 +291,16 @@ static void sleep_ns(long ns)
 	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
 }
 
-static void drain_commands(struct strebmd_pipeline *p)
+static size_t drain_commands(struct strebmd_pipeline *p)
 {
 	struct strebmd_cmd c;
+	size_t n = 0;
 
-	while (strebm_ring_read(p->cmd_ring, &c, 1) == 1)
+	while (strebm_ring_read(p->cmd_ring, &c, 1) == 1) {
 		strebmd_worker_apply(p->worker, &c);
+		n++;
+	}
+	return n;
 }
 
 static void serve_state(struct strebmd_pipeline *p)
@@ -359,7 +363,9 @@ static void *worker_main(void *arg)
 	if (max_sleep < 50000)
 		max_sleep = 50000;
 	while (!atomic_load(&p->stop)) {
-		drain_commands(p);
+		/* a query right after a setting sees it: publish at once */
+		if (drain_commands(p))
+			publish(p);
 		serve_state(p);
 		if (!atomic_load(&p->stall) && strebm_ring_read_space(p->in_ring) >= p->H) {
 			take_hop(p);

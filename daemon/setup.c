@@ -39,9 +39,14 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 			  strebm_mode_name((enum strebm_mode)cfg->mode));
 		return -EINVAL;
 	}
-	if (K > STREBM_MAX_SOURCES || M > STREBM_MAX_CHANNELS) {
-		log_error("at most %d sources and %d channels are supported", STREBM_MAX_SOURCES,
-			  STREBM_MAX_CHANNELS);
+	if (M > STREBM_MAX_CHANNELS) {
+		log_error("%zu input channels: at most %d are supported", M, STREBM_MAX_CHANNELS);
+		return -EINVAL;
+	}
+	if (K > STREBM_MAX_SOURCES) {
+		log_error("%zu sources: at most %d are supported%s", K, STREBM_MAX_SOURCES,
+			  cfg->sources ? "" : " (sources default to one per input channel: "
+			  "set --sources K)");
 		return -EINVAL;
 	}
 	if (T < 16) {

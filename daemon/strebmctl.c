@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"commands (N counts sources from 1; leave the value out to query it):\n"
 		"  ping                      check that strebmd answers\n"
 		"  status                    mode, rate, channels, sources, counters, length-scales\n"
-		"  mode [linear|nonlinear]   mixing model\n"
+		"  mode [linear|nonlinear|convolutive]   mixing model\n"
 		"  lengthscale N [MS]        set and pin source N's length-scale (ms)\n"
 		"  learn N [0|1]             1: learn source N's length-scale again; 0: pin it\n"
 		"  kernel N [NAME]           rbf, matern12, matern32 or matern52\n"
@@ -357,8 +357,9 @@ static int cmd_mode(struct ctl *c, int argc, char **argv)
 		msg_free(&r);
 		return 0;
 	}
-	if (argc != 1 || (strcmp(argv[0], "linear") && strcmp(argv[0], "nonlinear")))
-		return bad_usage("mode takes linear or nonlinear%s", "");
+	if (argc != 1 || (strcmp(argv[0], "linear") && strcmp(argv[0], "nonlinear") &&
+			  strcmp(argv[0], "convolutive")))
+		return bad_usage("mode takes linear, nonlinear or convolutive%s", "");
 	m = lo_message_new();
 	lo_message_add_string(m, argv[0]);
 	if (set(c, "/strebm/mode", m))

@@ -21,6 +21,7 @@ struct strebmd_worker {
 	double cpu;
 	double rtf;
 	bool frozen;
+	enum strebm_mode mode; /* as asked: the engine switches at its next hop */
 	bool learn[STREBM_MAX_SOURCES];
 	int kernel[STREBM_MAX_SOURCES];
 	double gain_db[STREBM_MAX_SOURCES];
@@ -47,6 +48,7 @@ struct strebmd_worker *strebmd_worker_create(const struct strebm_engine_config *
 	}
 	w->cfg = *cfg;
 	w->rate = rate;
+	w->mode = cfg->mode;
 	for (k = 0; k < cfg->K; k++) {
 		w->learn[k] = true;
 		w->kernel[k] = (int)cfg->kernel;
@@ -131,7 +133,10 @@ int strebmd_worker_apply(struct strebmd_worker *w, const struct strebmd_cmd *c)
 		return -EINVAL;
 	switch (c->type) {
 	case STREBMD_CMD_MODE:
-		return strebm_engine_set_mode(w->engine, (enum strebm_mode)c->ivalue);
+		r = strebm_engine_set_mode(w->engine, (enum strebm_mode)c->ivalue);
+		if (r == 0)
+			w->mode = (enum strebm_mode)c->ivalue;
+		return r;
 	case STREBMD_CMD_ELL:
 		if (!isfinite(c->value) || c->value <= 0.0)
 			return -EINVAL;
@@ -180,7 +185,7 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 	size_t k, m;
 
 	strebm_engine_get_status(w->engine, &es);
-	st->mode = es.mode;
+	st->mode = w->mode;
 	st->rate = w->rate;
 	st->M = (uint32_t)w->cfg.M;
 	st->K = (uint32_t)w->cfg.K;
@@ -192,6 +197,13 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 			       : 0.0;
 	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
 	st->frozen = w->frozen;
+	{
+		double lo, hi;
+		strebm_engine_ell_bounds(w->engine, &lo, &hi);
+		/* OSC refuses what the engine would (with a small margin for rounding) */
+		st->ell_min_ms = 1e3 * lo / (double)w->rate * 1.000001;
+		st->ell_max_ms = 1e3 * hi / (double)w->rate * 0.999999;
+	}
 	st->dead_mask = 0;
 	for (m = 0; m < w->cfg.M && m < 32; m++)
 		if ((double)w->silent[m] >= DEAD_SECONDS * (double)w->rate)

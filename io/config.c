@@ -42,7 +42,8 @@ static const char *const realtime_names[] = { "off", "try", "require", NULL };
 
 static const struct schema schema[] = {
 	{ KEY("engine", "mode"), T_ENUM, OFF(mode), "linear", 0, 0, mode_names, true,
-	  "Mixing model: linear (instantaneous) or nonlinear (post-nonlinear channels)." },
+	  "Mixing model: linear (instantaneous), nonlinear (post-nonlinear channels) or\n"
+	  "# convolutive (delays and reverberation: STFT, latency one frame)." },
 	{ KEY("engine", "sources"), T_INT, OFF(sources), "0", 0, 16, NULL, false,
 	  "Number of sources K; 0 means as many as input channels." },
 	{ KEY("engine", "kernel"), T_ENUM, OFF(kernel), "rbf", 0, 0, kernel_names, true,
@@ -73,7 +74,8 @@ static const struct schema schema[] = {
 	  "Hop in milliseconds (the latency); 0: use hop." },
 
 	{ KEY("audio", "backend"), T_ENUM, OFF(backend), "auto", 0, 0, backend_names, false,
-	  "Audio backend: auto (file with --input, else jack), file, jack, portaudio." },
+	  "Audio backend: auto (file with --input, else jack when a server runs, else\n"
+	  "# portaudio), file, jack, portaudio." },
 	{ KEY("audio", "channels"), T_INT, OFF(channels), "2", 1, 64, NULL, false,
 	  "Live backends: number of input channels (microphones) M." },
 	{ KEY("audio", "underrun_fill"), T_ENUM, OFF(underrun_fill), "silence", 0, 0, fill_names, true,
@@ -827,7 +829,8 @@ int strebm_config_validate(const struct strebm_config *c, bool live, char *err, 
 	if (w > 0 && h > w)
 		FAIL("%s is longer than %s%s", describe(c, hkey, a, sizeof(a)),
 		     describe(c, wkey, b, sizeof(b)),
-		     strcmp(wkey + 7, hkey + 4) ? " at portaudio.rate" : "");
+		     (strstr(wkey, "_ms") != NULL) != (strstr(hkey, "_ms") != NULL) ?
+		     " at portaudio.rate" : "");
 	if (w > 0 && c->bands > w)
 		FAIL("%s exceeds the samples in %s", describe(c, "engine.bands", a, sizeof(a)),
 		     describe(c, wkey, b, sizeof(b)));

@@ -430,6 +430,10 @@ int strebm_jack_activate(struct strebm_jack *j, char *err, size_t errlen)
 	for (i = 0; i < j->nconns; i++)
 		j->conns[i].pending = true;
 	connect_pending(j);
+	for (i = 0; i < j->nconns; i++)
+		if (j->conns[i].pending && !jack_port_by_name(j->client, j->conns[i].peer))
+			say(j, 4, "port %s does not exist (yet): %s is connected to it when it "
+			    "appears", j->conns[i].peer, own_name(j, j->conns[i].port));
 	jack_recompute_total_latencies(j->client);
 	return 0;
 }
@@ -515,6 +519,12 @@ void strebm_jack_connections(const struct strebm_jack *j, size_t *remembered, si
 		n += !j->conns[i].pending;
 	*remembered = j->nconns;
 	*made = n;
+}
+
+void strebm_jack_recompute_latency(struct strebm_jack *j)
+{
+	if (j->client && j->active && !atomic_load(&j->lost))
+		jack_recompute_total_latencies(j->client);
 }
 
 void strebm_jack_set_connect(struct strebm_jack *j, const char *inputs, const char *outputs)

@@ -82,6 +82,8 @@ size_t strebm_jack_max_period(void);
 uint64_t strebm_jack_xruns(const struct strebm_jack *j);
 /** Number of remembered connections, and how many are currently made. */
 void strebm_jack_connections(const struct strebm_jack *j, size_t *remembered, size_t *made);
+/** Tell the server our latency changed (e.g. a mode switch). Main thread. */
+void strebm_jack_recompute_latency(struct strebm_jack *j);
 /** Apply new auto-connect lists (reload); connects what is new. */
 void strebm_jack_set_connect(struct strebm_jack *j, const char *inputs, const char *outputs);
 /** True if a JACK server answers (opens and closes a probe client). */

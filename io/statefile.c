@@ -44,8 +44,16 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 	size_t done = 0, n;
 	int fd, r;
 
+	struct stat st;
+
 	if (!path || !*path || (!buf && len))
 		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
+	/* the rename would replace whatever is there: only ever a regular file
+	 * (never a device, FIFO, socket, directory or symbolic link) */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
+		return -EEXIST;
+	}
 	n = strlen(path) + 16;
 	tmp = malloc(n);
 	if (!tmp)
@@ -102,7 +110,8 @@ int strebm_statefile_read(const char *path, void *buf, size_t cap, size_t *len, 
 
 	if (!path || !*path || (!buf && cap) || !len)
 		return fail(-EINVAL, err, errlen, "cannot read", path ? path : "(null)");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the control thread */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "cannot open", path);
 	if (fstat(fd, &st) < 0) {
@@ -110,12 +119,15 @@ int strebm_statefile_read(const char *path, void *buf, size_t cap, size_t *len, 
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
+		close(fd);
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
 	}
 	if ((unsigned long long)st.st_size > cap) {
-		r = -EFBIG;
-		goto out;
+		close(fd);
+		snprintf(err, errlen, "%s: too large for a state of this model (%llu bytes, at most "
+			 "%zu)", path, (unsigned long long)st.st_size, cap);
+		return -EFBIG;
 	}
 	for (;;) {
 		ssize_t n = read(fd, p + done, cap - done);
