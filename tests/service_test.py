@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -214,6 +215,18 @@ try:
     rc, out = ctl(port, "load", os.path.join(TMP, "junk.strebm"))
     ok(rc != 0 and "error" in out.lower() and ctl(port, "ping")[0] == 0,
        "load of a corrupt file is refused, the daemon answers: " + out.strip())
+    fifo = os.path.join(TMP, "fifo")
+    os.mkfifo(fifo)
+    t1 = time.monotonic()
+    rc, out = ctl(port, "load", fifo)
+    ok(rc != 0 and time.monotonic() - t1 < 2.5 and ctl(port, "ping")[0] == 0,
+       "load of a FIFO is refused at once, the daemon answers: " + out.strip())
+    rc, out = ctl(port, "save", fifo)
+    ok(rc != 0 and stat.S_ISFIFO(os.lstat(fifo).st_mode),
+       "save never replaces a FIFO (or device, link): " + out.strip())
+    os.symlink(st, os.path.join(TMP, "link"))
+    rc, out = ctl(port, "save", os.path.join(TMP, "link"))
+    ok(rc != 0 and os.path.islink(os.path.join(TMP, "link")), "save never replaces a symbolic link")
 
     # ---- 3. SIGHUP: a valid changed file, then an invalid one
     with open(conf, "w") as f:
