@@ -90,6 +90,43 @@ class Notify:
         self.sock.close()
 
 
+def osc_enc(path, *args):
+    def pad(b):
+        b += b"\0"
+        return b + b"\0" * ((4 - len(b) % 4) % 4)
+    tags, data = ",", b""
+    for a in args:
+        if isinstance(a, int):
+            tags += "i"
+            data += struct.pack(">i", a)
+        else:
+            tags += "s"
+            data += pad(a.encode())
+    return pad(path.encode()) + pad(tags.encode()) + data
+
+def osc_dec(b):
+    def rd(i):
+        j = b.index(b"\0", i)
+        return b[i:j].decode(), (j + 4) & ~3
+    path, i = rd(0)
+    tags, i = rd(i)
+    args = []
+    for t in tags[1:]:
+        if t == "s":
+            v, i = rd(i)
+        elif t == "i":
+            v = struct.unpack(">i", b[i:i + 4])[0]
+            i += 4
+        elif t == "f":
+            v = struct.unpack(">f", b[i:i + 4])[0]
+            i += 4
+        else:
+            break
+        args.append(v)
+    return path, args
+
+
+
 def ctl(port, *args, timeout=3):
     r = subprocess.run([CTL, "--port", str(port)] + list(args), capture_output=True,
                        text=True, timeout=timeout + 5)
@@ -163,9 +200,35 @@ try:
        % (q1.strip(), q2.strip()))
     rc, out = ctl(port, "lengthscale", "1", "-3")
     ok(rc != 0 and "error" in out.lower(), "a negative length-scale is refused: " + out.strip())
+    # a mode switch shows in the output: subscribe to the meters, switch to
+    # nonlinear (its outputs have the Gaussianized, unit scale), compare
+    sub = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sub.bind(("127.0.0.1", 0))
+    sub.settimeout(0.5)
+    sub.sendto(osc_enc("/strebm/subscribe"), ("127.0.0.1", port))
+
+    def meters(secs):
+        vals, end = [], time.monotonic() + secs
+        while time.monotonic() < end:
+            try:
+                path, args = osc_dec(sub.recv(4096))
+            except (socket.timeout, ValueError, IndexError):
+                continue
+            if path == "/strebm/meter" and args:
+                vals.append(max(args))
+        vals.sort()
+        return vals[len(vals) // 2] if vals else None
+
+    m_lin = meters(1.5)
     rc, out = ctl(port, "mode", "nonlinear")
-    time.sleep(0.5)
+    time.sleep(1.0)
+    m_non = meters(1.5)
     ok("nonlinear" in status_of(port), "mode switch shows in the status")
+    ok(m_lin is not None and m_non is not None and m_non - m_lin > 6,
+       "mode switch shows in the output: level %s dBFS (linear) -> %s dBFS (nonlinear)"
+       % (m_lin, m_non))
+    sub.sendto(osc_enc("/strebm/unsubscribe"), ("127.0.0.1", port))
+    sub.close()
     ctl(port, "mode", "linear")
     # flood: 10^5 valid gain messages, the last one -7 dB
     before = status_of(port)
@@ -274,38 +337,6 @@ try:
     notify.close()
 
     # ---- 5b. under a session manager (NSM): announce, open, save, quit
-    def osc_enc(path, *args):
-        def pad(b):
-            b += b"\0"
-            return b + b"\0" * ((4 - len(b) % 4) % 4)
-        tags, data = ",", b""
-        for a in args:
-            if isinstance(a, int):
-                tags += "i"
-                data += struct.pack(">i", a)
-            else:
-                tags += "s"
-                data += pad(a.encode())
-        return pad(path.encode()) + pad(tags.encode()) + data
-
-    def osc_dec(b):
-        def rd(i):
-            j = b.index(b"\0", i)
-            return b[i:j].decode(), (j + 4) & ~3
-        path, i = rd(0)
-        tags, i = rd(i)
-        args = []
-        for t in tags[1:]:
-            if t == "s":
-                v, i = rd(i)
-            elif t == "i":
-                v = struct.unpack(">i", b[i:i + 4])[0]
-                i += 4
-            else:
-                break
-            args.append(v)
-        return path, args
-
     nsm = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     nsm.bind(("127.0.0.1", 0))
     nsm.settimeout(10)

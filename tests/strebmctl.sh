@@ -74,7 +74,7 @@ bad usage-cmd 2 "unknown command" -- frobnicate
 bad usage-flag 2 "0 or 1" -- mute 1 2
 bad usage-src 2 "source number" -- gain x 1
 bad usage-arg 2 "no argument" -- ping 1
-bad usage-mode 2 "linear or nonlinear" -- mode fast
+bad usage-mode 2 "linear, nonlinear or convolutive" -- mode fast
 
 # no strebmd there: a port nobody listens on, and an address that drops
 free_port=$(( port == 65535 ? port - 1 : port + 1 ))
