@@ -302,19 +302,16 @@ static void guard(struct strebm_engine *e, const double *x)
 	}
 }
 
-/* One hop of the window modes (linear, nonlinear). */
-static int window_process(struct strebm_engine *e, const double *in, double *out)
+/* Copy one hop of input into e->hop. NaN, Inf, and magnitudes no audio
+ * signal has (they would overflow the statistics) become silence; a hop that
+ * held any is counted. */
+static void take_input(struct strebm_engine *e, const double *in)
 {
-	size_t M, K, H, T, m, k, t;
+	size_t m, n = e->M * e->H;
 	bool bad = false;
-	const double *x, *D;
-	double ramp_step;
 
-	M = e->M; K = e->K; H = e->H; T = e->T;
-	for (m = 0; m < M * H; m++) {
+	for (m = 0; m < n; m++) {
 		double v = in[m];
-		/* NaN, Inf, and magnitudes no audio signal has (they would
-		 * overflow the statistics) are replaced by silence and counted */
 		if (!isfinite(v) || fabs(v) > STREBM_INPUT_LIMIT) {
 			v = 0.0;
 			bad = true;
@@ -323,6 +320,17 @@ static int window_process(struct strebm_engine *e, const double *in, double *out
 	}
 	if (bad)
 		e->nonfinite++;
+}
+
+/* One hop of the window modes (linear, nonlinear). */
+static int window_process(struct strebm_engine *e, const double *in, double *out)
+{
+	size_t M, K, H, T, m, k, t;
+	const double *x, *D;
+	double ramp_step;
+
+	M = e->M; K = e->K; H = e->H; T = e->T;
+	take_input(e, in);
 	push(e->xw, e->hop, M, T, H);
 	if (e->cfg.bypass) {
 		x = e->hop;
@@ -392,21 +400,9 @@ output:
  * and mutes ramped across the hop, garbage never emitted. */
 static int conv_process(struct strebm_engine *e, const double *in, double *out)
 {
-	size_t M = e->M, K = e->K, H = e->H, m, k, t;
-	bool bad = false;
+	size_t K = e->K, H = e->H, k, t;
 
-	for (m = 0; m < M * H; m++) {
-		double v = in[m];
-		/* NaN, Inf, and magnitudes no audio signal has (they would
-		 * overflow the statistics) are replaced by silence and counted */
-		if (!isfinite(v) || fabs(v) > STREBM_INPUT_LIMIT) {
-			v = 0.0;
-			bad = true;
-		}
-		e->hop[m] = v;
-	}
-	if (bad)
-		e->nonfinite++;
+	take_input(e, in);
 	strebm_conv_process(e->conv, e->hop, out, !e->frozen);
 	for (k = 0; k < K; k++) {
 		double g0 = e->gain[k];
