@@ -301,12 +301,13 @@ static void status_line(struct live *l, char *buf, size_t len)
 			n += (size_t)snprintf(dead + n, sizeof(dead) - n, "%s%zu", n ? "+" : "",
 					      m + 1);
 	snprintf(buf, len, "%s mode, %u sources, %u Hz, hops %lu, rtf %.3f (mean %.3f), xruns %lu, "
-		 "underruns %lu (+%lu after server xruns), non-finite hops %lu, dead inputs %s, latency %.1f ms%s",
+		 "underruns %lu (+%lu after server xruns), non-finite hops %lu, dead inputs %s, latency %.1f ms%s%s",
 		 strebm_mode_name(st.mode), st.K, st.rate, (unsigned long)st.hops, st.rtf,
 		 st.rtf_mean, (unsigned long)st.xruns, (unsigned long)st.underruns, (unsigned long)st.early,
 		 (unsigned long)st.nonfinite,
 		 n ? dead : "none",
 		 st.latency_ms + 1e3 * (double)be_period(l) / (double)l->rate,
+		 st.degraded ? ", degraded (cannot separate: passing the reference through)" : "",
 		 be_active(l) ? "" : (l->jack ? ", JACK server gone" : ", audio stopped"));
 }
 

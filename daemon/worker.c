@@ -197,6 +197,7 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 			       : 0.0;
 	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
 	st->frozen = w->frozen;
+	st->degraded = es.degraded;
 	{
 		double lo, hi;
 		strebm_engine_ell_bounds(w->engine, &lo, &hi);

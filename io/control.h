@@ -53,6 +53,7 @@ struct strebmd_status {
 	double rtf_mean;        /* the same since the start */
 	double latency_ms;
 	bool frozen;
+	bool degraded;          /* convolutive: cannot separate, passing the reference through */
 	bool running;           /* audio is flowing */
 	double ell_ms[STREBM_MAX_SOURCES];
 	bool learn[STREBM_MAX_SOURCES];
