@@ -330,6 +330,15 @@ static void reload(struct live *l)
 		strebmd_notify_ready();
 		return;
 	}
+	/* the one reloadable key only the OSC server can check: before anything
+	 * is applied, so a bad list rejects the whole reload */
+	if (l->osc && strcmp(n.osc_allow, old.osc_allow) &&
+	    strebmd_osc_set_allow(l->osc, n.osc_allow, err, sizeof(err)) < 0) {
+		strebmd_log_always(LOG_LVL_ERROR, "reload rejected, the running configuration is "
+				   "kept: %s (%s)", err, strebm_config_origin(&n, "osc.allow"));
+		strebmd_notify_ready();
+		return;
+	}
 	strebm_config_reload(&l->cfg, &n, &ch);
 	for (i = 0; i < ch.nrestart; i++)
 		log_warn("%s changed: restart needed (the running value is kept)", ch.restart[i]);
@@ -351,9 +360,6 @@ static void reload(struct live *l)
 	if (l->jack && (strcmp(l->cfg.connect_inputs, old.connect_inputs) ||
 			strcmp(l->cfg.connect_outputs, old.connect_outputs)))
 		strebm_jack_set_connect(l->jack, l->cfg.connect_inputs, l->cfg.connect_outputs);
-	if (l->osc && strcmp(l->cfg.osc_allow, old.osc_allow) &&
-	    strebmd_osc_set_allow(l->osc, l->cfg.osc_allow, err, sizeof(err)) < 0)
-		log_error("osc.allow: %s", err);
 	log_info("configuration reloaded (%zu key%s changed)", ch.nreload,
 		 ch.nreload == 1 ? "" : "s");
 	strebmd_notify_ready();

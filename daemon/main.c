@@ -304,6 +304,25 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		log_error("the file backend needs --output-dir DIR");
 		return -EINVAL;
 	}
+	{
+		struct stat sb;
+		/* a FIFO or a device would block or never end */
+		if (stat(o->input, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			log_error("'%s' is not a regular file", o->input);
+			return -EINVAL;
+		}
+	}
+	if (o->report) {
+		/* fail before the work, not after it */
+		FILE *f = fopen(o->report, "a");
+		if (!f) {
+			log_error("cannot write report '%s': %s", o->report, strerror(errno));
+			return -errno;
+		}
+		fclose(f);
+	}
+	if (strcmp(strebm_config_origin(cfg, "audio.channels"), "default"))
+		log_warn("audio.channels is for the live backends: the file's channel count is used");
 	in = strebm_wav_in_open(o->input, &info, err, sizeof(err));
 	if (!in) {
 		log_error("%s", err);

@@ -124,6 +124,11 @@ expect_fail "bad --set key" "unknown key" --set engine.nope=1 --input "$DATA/lin
 expect_fail "bad --set value" "out of range" --set engine.context=0 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad mode" "unknown value" --mode cubic --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad kernel" "unknown value" --kernel sinc --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+mkfifo "$TMP/fifo.wav"
+expect_fail "a FIFO as input (would block)" "not a regular file" --input "$TMP/fifo.wav" --output-dir "$TMP/o7"
+expect_fail "a directory as input" "not a regular file" --input "$TMP" --output-dir "$TMP/o7"
+expect_fail "unwritable report, refused before the work" "cannot write report" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o7" --report "$TMP/nodir/r.json"
+[ ! -e "$TMP/o7" ] && pass "refused runs wrote no outputs" || fail "a refused run created outputs"
 expect_fail "unknown backend" "unknown value .alsa. (one of: auto, file, jack, portaudio)" --backend alsa
 [ ! -e "$TMP/o4" ] && [ ! -e "$TMP/o6" ] && pass "failed runs left no output behind" || fail "failed runs created outputs"
 

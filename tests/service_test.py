@@ -311,6 +311,16 @@ try:
        "SIGHUP with an invalid file: old configuration kept (%s), error logged with file:line"
        % k.strip())
     ok(ctl(port, "ping")[0] == 0 and d.poll() is None, "the daemon still answers after it")
+    with open(conf, "w") as f:
+        f.write("[audio]\nchannels = 2\n[engine]\nkernel = matern52\n[osc]\nport = %d\n"
+                "allow = 10.0.0.0/33\n" % port)
+    d.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    rc, k = ctl(port, "kernel", "1")
+    logtext = open(os.path.join(TMP, "daemon.log")).read()
+    ok(rc == 0 and "matern32" in k and logtext.count("reload rejected") >= 2 and
+       "strebmd.conf:7" in logtext,
+       "SIGHUP with a bad osc.allow: the whole reload is rejected (kernel still %s)" % k.strip())
 
     # ---- 4. watchdog stops while the worker is stalled (test hook), resumes after
     d.send_signal(signal.SIGUSR1)
@@ -398,6 +408,8 @@ try:
     r = subprocess.run([STREBMD, "--backend", "jack", "--config", os.path.join(TMP, "none.conf")],
                        capture_output=True, text=True, timeout=20, env=ENV)
     ok(r.returncode != 0 and "none.conf" in r.stderr, "missing config file: " + r.stderr.strip())
+    with open(conf, "w") as f:
+        f.write("[audio]\nchannels = 2\n[engine]\nkernel = matern52\nwindoww = 3\n")
     r = subprocess.run([STREBMD, "--check-config", "--config", conf], capture_output=True,
                        text=True, env=ENV)
     ok(r.returncode != 0 and "strebmd.conf:5" in r.stderr,
