@@ -68,16 +68,17 @@ static bool be_active(const struct live *l)
 
 /* Threads that existed before the mask was set (OpenBLAS makes its pool when
  * loaded) may still take a signal: the handler records it for the loop. */
-static volatile sig_atomic_t pending_stop, pending_hup, pending_usr1;
+/* lock-free atomics: async-signal-safe, and race-free across threads */
+static atomic_int pending_stop, pending_hup, pending_usr1;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
-		pending_hup = 1;
+		atomic_store(&pending_hup, 1);
 	else if (sig == SIGUSR1)
-		pending_usr1 = 1;
+		atomic_store(&pending_usr1, 1);
 	else if (sig == SIGTERM || sig == SIGINT)
-		pending_stop = 1;
+		atomic_store(&pending_stop, 1);
 }
 
 void strebmd_signals_block(sigset_t *set)
@@ -382,7 +383,7 @@ static bool wait_for_server(struct live *l, int sfd)
 		strebmd_notify_status("waiting for a JACK server");
 		if ((poll(&(struct pollfd){ .fd = sfd, .events = POLLIN }, 1, 500) > 0 &&
 		     read(sfd, &si, sizeof(si)) == sizeof(si) &&
-		     (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) || pending_stop)
+		     (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) || atomic_load(&pending_stop))
 			return false;
 		/* the watchdog sees the main loop alive */
 		l->loops++;
@@ -432,11 +433,12 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		if (!l.nsm)
 			log_warn("%s: running without session management", err);
 		r = -ETIMEDOUT;
-		while (l.nsm && (r = strebm_nsm_wait_open(l.nsm, 200)) == -ETIMEDOUT && !pending_stop)
+		while (l.nsm && (r = strebm_nsm_wait_open(l.nsm, 200)) == -ETIMEDOUT &&
+		       !atomic_load(&pending_stop))
 			strebmd_notify_status("waiting for the session manager's open");
 		if (l.nsm && r < 0) {
 			log_error("NSM: no session opened (%s)", strerror(-r));
-			ret = pending_stop ? 0 : r;
+			ret = atomic_load(&pending_stop) ? 0 : r;
 			goto out;
 		}
 		if (l.nsm) {
@@ -459,7 +461,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			goto out;
 		}
 		if (!wait_for_server(&l, sfd)) {
-			ret = pending_stop ? 0 : -EIO;
+			ret = atomic_load(&pending_stop) ? 0 : -EIO;
 			goto out;
 		}
 		l.rate = strebm_jack_rate(l.jack);
@@ -527,20 +529,18 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 					reload(&l);
 					break;
 				case SIGUSR1:
-					pending_usr1 = 1;
+					atomic_store(&pending_usr1, 1);
 					break;
 				}
 			}
 		}
-		if (pending_stop)
+		if (atomic_load(&pending_stop))
 			stop = true;
-		if (pending_hup) {
-			pending_hup = 0;
+		if (atomic_exchange(&pending_hup, 0)) {
 			reload(&l);
 		}
-		if (pending_usr1) {
+		if (atomic_exchange(&pending_usr1, 0)) {
 			/* test hook: stall or release the worker */
-			pending_usr1 = 0;
 			if (test_hooks) {
 				stalled = !stalled;
 				strebmd_pipeline_stall(l.pipe, stalled);
