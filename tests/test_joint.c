@@ -28,11 +28,11 @@
 /* ---- allocation counter (RT check) -------------------------------------- */
 
 /*
- * In builds without AddressSanitizer, malloc and friends are interposed here
- * and counted while alloc_watch is set. ASan has its own interceptors, so
+ * In builds without AddressSanitizer or ThreadSanitizer, malloc and friends are interposed here
+ * and counted while alloc_watch is set. The sanitizers have their own interceptors, so
  * there the check is skipped.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HAVE_ALLOC_WATCH 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
