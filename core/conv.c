@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "stft.h"
 
 /* One start-up hypothesis: its demixing, statistics, history and running NLL. */
@@ -588,24 +589,6 @@ static bool next_perm(size_t *p, size_t n)
 	return true;
 }
 
-static double corr(const double *a, const double *b, size_t n)
-{
-	double ma = 0.0, mb = 0.0, ab = 0.0, aa = 0.0, bb = 0.0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		ma += a[i];
-		mb += b[i];
-	}
-	ma /= (double)n;
-	mb /= (double)n;
-	for (i = 0; i < n; i++) {
-		ab += (a[i] - ma) * (b[i] - mb);
-		aa += (a[i] - ma) * (a[i] - ma);
-		bb += (b[i] - mb) * (b[i] - mb);
-	}
-	return aa > 0.0 && bb > 0.0 ? ab / sqrt(aa * bb) : 0.0;
-}
 
 /* Permute source rows of bins [f0, f1): new row i is old row p[i]. */
 static void hyp_permute_bins(struct strebm_conv *c, struct hyp *h, size_t f0, size_t f1,
@@ -688,7 +671,7 @@ static unsigned hyp_perm_check(struct strebm_conv *c, struct hyp *h, double comp
 				size_t nn = n < 512 ? n : 512;
 				for (t = 0; t < nn; t++)
 					tmp[t] = c->genv[k * R + t] - c->env[k * R + t];
-				cm[i * K + k] = corr(c->env + i * R, tmp, nn);
+				cm[i * K + k] = strebm_corr(c->env + i * R, tmp, nn);
 			}
 		(void)rest;
 		for (i = 0; i < K; i++) {
@@ -761,7 +744,7 @@ static void hyp_align(struct strebm_conv *c, struct hyp *dst, const struct hyp *
 	hyp_activity(c, dst, n, c->env);
 	for (i = 0; i < K; i++)
 		for (j = 0; j < K; j++)
-			cm[i * K + j] = corr(c->genv + i * R, c->env + j * R, n);
+			cm[i * K + j] = strebm_corr(c->genv + i * R, c->env + j * R, n);
 	for (i = 0; i < K; i++)
 		p[i] = i;
 	do {

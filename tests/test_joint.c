@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "joint.h"
+#include "metrics.h"
 
 /* ---- allocation counter (RT check) -------------------------------------- */
 
@@ -191,24 +192,6 @@ static void gp_draw(double *out, size_t n, double ell, struct rng *r)
 	free(Kmat);
 }
 
-static double corr(const double *a, const double *b, size_t n)
-{
-	double ma = 0.0, mb = 0.0, sab = 0.0, saa = 0.0, sbb = 0.0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		ma += a[i];
-		mb += b[i];
-	}
-	ma /= (double)n;
-	mb /= (double)n;
-	for (i = 0; i < n; i++) {
-		sab += (a[i] - ma) * (b[i] - mb);
-		saa += (a[i] - ma) * (a[i] - ma);
-		sbb += (b[i] - mb) * (b[i] - mb);
-	}
-	return saa > 0.0 && sbb > 0.0 ? sab / sqrt(saa * sbb) : 0.0;
-}
 
 /*
  * Mean |corr| of K = 2 estimates against 2 references after the best
@@ -217,8 +200,8 @@ static double corr(const double *a, const double *b, size_t n)
 static double match2(const double *est, size_t ld_est, const double *ref,
 		     size_t ld_ref, size_t n)
 {
-	double id = fabs(corr(est, ref, n)) + fabs(corr(est + ld_est, ref + ld_ref, n));
-	double sw = fabs(corr(est, ref + ld_ref, n)) + fabs(corr(est + ld_est, ref, n));
+	double id = fabs(strebm_corr(est, ref, n)) + fabs(strebm_corr(est + ld_est, ref + ld_ref, n));
+	double sw = fabs(strebm_corr(est, ref + ld_ref, n)) + fabs(strebm_corr(est + ld_est, ref, n));
 
 	return 0.5 * fmax(id, sw);
 }
