@@ -467,7 +467,8 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		l.rate = strebm_jack_rate(l.jack);
 	} else {
 		struct strebm_pa_config pac = { cfg->device, NULL, l.M, K, (unsigned)cfg->pa_rate,
-						(size_t)cfg->pa_frames };
+						(size_t)cfg->pa_frames,
+						l.nsm ? l.nsm_client : cfg->client_name };
 		struct strebm_pa_hooks pah = { hook_audio, hook_xrun, hook_latency, hook_message,
 					       &l };
 		char perr[1024];

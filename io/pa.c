@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <jack/jack.h>
+#include <pa_jack.h>
 #include <portaudio.h>
 
 #include "buildconf.h"
@@ -27,7 +28,7 @@
 
 struct strebm_pa {
 	struct strebm_pa_hooks hooks;
-	char device[NAME_LEN], output_device[NAME_LEN];
+	char device[NAME_LEN], output_device[NAME_LEN], client_name[NAME_LEN];
 	size_t M, K, frames;
 	unsigned want_rate;
 
@@ -336,6 +337,8 @@ struct strebm_pa *strebm_pa_create(const struct strebm_pa_config *cfg,
 	snprintf(pa->device, sizeof(pa->device), "%s", cfg->device ? cfg->device : "");
 	snprintf(pa->output_device, sizeof(pa->output_device), "%s",
 		 cfg->output_device ? cfg->output_device : "");
+	snprintf(pa->client_name, sizeof(pa->client_name), "%s",
+		 cfg->client_name ? cfg->client_name : "");
 	pa->M = cfg->M;
 	pa->K = cfg->K;
 	pa->frames = cfg->frames;
@@ -412,6 +415,10 @@ int strebm_pa_open(struct strebm_pa *pa, char *err, size_t errlen)
 			 "lost its server under a running stream (restart strebmd)");
 		return -EIO;
 	}
+	/* PortAudio's JACK host API takes its client name before initialising
+	 * (it keeps the pointer: pa->client_name lives as long as pa) */
+	if (pa->client_name[0])
+		PaJack_SetClientName(pa->client_name);
 	e = init_quietly();
 	if (e != paNoError) {
 		snprintf(err, errlen, "PortAudio cannot initialise: %s", Pa_GetErrorText(e));

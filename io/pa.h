@@ -69,6 +69,8 @@ struct strebm_pa_config {
 	size_t M, K;               /* input and output channels, >= 1 */
 	unsigned rate;             /* Hz */
 	size_t frames;             /* frames per buffer: every callback gets exactly this */
+	const char *client_name;   /* NULL/"": PortAudio's default; names the JACK
+				    * client when the JACK host API is used */
 };
 
 enum strebm_pa_event {

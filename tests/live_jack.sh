@@ -119,12 +119,12 @@ start_server 16000 256
 	--set portaudio.frames=256 --set osc.port=0 >"$TMP/strebmd.log" 2>&1 &
 SPID=$!
 i=0
-while ! jack_lsp 2>/dev/null | grep -q '^PortAudio:out_1$'; do
+while ! jack_lsp 2>/dev/null | grep -q '^strebmd:out_1$'; do
 	i=$((i + 1)); [ $i -gt 100 ] && break
 	sleep 0.1
 done
 "$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/pa" \
-	--in-ports PortAudio:in_ --out-ports PortAudio:out_ --base 0 --align-measured \
+	--in-ports strebmd:in_ --out-ports strebmd:out_ --base 0 --align-measured \
 	>"$TMP/player.out" 2>&1 || fail "player failed (PortAudio): $(cat "$TMP/player.out")"
 stop_strebmd
 "$STREBMD" --backend portaudio --set portaudio.device=nosuch --set osc.port=0 >"$TMP/err" 2>&1

@@ -199,7 +199,7 @@ static void hook_message(void *d, int level, const char *msg)
 static struct strebm_pa *make(const char *device, size_t M, size_t K, unsigned rate,
 			      size_t frames)
 {
-	struct strebm_pa_config c = { device, NULL, M, K, rate, frames };
+	struct strebm_pa_config c = { device, NULL, M, K, rate, frames, NULL };
 	struct strebm_pa_hooks h = { hook_audio, hook_xrun, hook_latency, hook_message, &hs };
 
 	memset(&hs, 0, sizeof(hs));
@@ -367,7 +367,7 @@ static void run_checked(struct strebm_pa *pa, double seconds, size_t frames)
 
 START_TEST(test_misuse)
 {
-	struct strebm_pa_config c = { "", NULL, 2, 2, RATE, PERIOD };
+	struct strebm_pa_config c = { "", NULL, 2, 2, RATE, PERIOD, NULL };
 	struct strebm_pa_hooks h = { hook_audio, NULL, hook_latency, NULL, &hs };
 	struct strebm_pa_hooks no_audio = { NULL, NULL, hook_latency, NULL, NULL };
 	struct strebm_pa_hooks no_latency = { hook_audio, NULL, NULL, NULL, NULL };
