@@ -158,8 +158,3 @@ uint64_t strebm_ring_produced(const struct strebm_ring *r)
 	return atomic_load_explicit(&((struct strebm_ring *)r)->head, memory_order_acquire);
 }
 
-void strebm_ring_reset(struct strebm_ring *r)
-{
-	atomic_store(&r->head, 0);
-	atomic_store(&r->tail, 0);
-}

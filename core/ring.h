@@ -50,10 +50,5 @@ size_t strebm_ring_skip(struct strebm_ring *r, size_t n);
 uint64_t strebm_ring_consumed(const struct strebm_ring *r);
 /** Total elements ever written (producer's stream position). */
 uint64_t strebm_ring_produced(const struct strebm_ring *r);
-/**
- * Empty the ring and restart both positions at 0. Only while neither side
- * runs (e.g. before a stream starts).
- */
-void strebm_ring_reset(struct strebm_ring *r);
 
 #endif

@@ -145,18 +145,27 @@ static void osc_status(void *d, struct strebmd_status *st)
 	st->running = be_active(l);
 }
 
-static int osc_save(void *d, const char *path, char *err, size_t errlen)
+/* Take the state lock for a model-state transfer; fails (unlocked) while
+ * there is no pipeline (before the stream starts, during a rebuild). */
+static int lock_pipe(struct live *l, char *err, size_t errlen)
 {
-	struct live *l = d;
-	size_t len = 0;
-	int r;
-
 	pthread_mutex_lock(&l->state_lock);
 	if (!l->pipe) {
 		pthread_mutex_unlock(&l->state_lock);
 		snprintf(err, errlen, "not running yet");
 		return -EAGAIN;
 	}
+	return 0;
+}
+
+static int osc_save(void *d, const char *path, char *err, size_t errlen)
+{
+	struct live *l = d;
+	size_t len = 0;
+	int r;
+
+	if (lock_pipe(l, err, errlen) < 0)
+		return -EAGAIN;
 	r = strebmd_pipeline_save_state(l->pipe, l->state_io, strebmd_pipeline_state_size(l->pipe),
 					&len, STATE_TIMEOUT_MS);
 	if (r < 0) {
@@ -177,12 +186,8 @@ static int osc_load(void *d, const char *path, char *err, size_t errlen)
 	size_t len = 0;
 	int r;
 
-	pthread_mutex_lock(&l->state_lock);
-	if (!l->pipe) {
-		pthread_mutex_unlock(&l->state_lock);
-		snprintf(err, errlen, "not running yet");
+	if (lock_pipe(l, err, errlen) < 0)
 		return -EAGAIN;
-	}
 	r = strebm_statefile_read(path, l->state_io, strebmd_pipeline_state_size(l->pipe), &len,
 				  err, errlen);
 	if (r < 0) { /* err says why */

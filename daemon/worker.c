@@ -70,11 +70,6 @@ struct strebm_engine *strebmd_worker_engine(struct strebmd_worker *w)
 	return w->engine;
 }
 
-const struct strebm_engine_config *strebmd_worker_config(const struct strebmd_worker *w)
-{
-	return &w->cfg;
-}
-
 static double thread_cpu(void)
 {
 	struct timespec ts;

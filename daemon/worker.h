@@ -28,8 +28,6 @@ struct strebmd_worker *strebmd_worker_create(const struct strebm_engine_config *
 void strebmd_worker_destroy(struct strebmd_worker *w);
 /** The engine (owned by the worker). */
 struct strebm_engine *strebmd_worker_engine(struct strebmd_worker *w);
-/** The engine configuration the worker was made with. */
-const struct strebm_engine_config *strebmd_worker_config(const struct strebmd_worker *w);
 /** Process one hop: in M x H, out K x H. @return 0 or negative errno. */
 int strebmd_worker_hop(struct strebmd_worker *w, const double *in, double *out);
 /** Apply one command (at a hop boundary). @return 0 or -EINVAL. */

@@ -4,11 +4,11 @@
  * and the status snapshot the worker publishes for the OSC and main threads.
  *
  * Commands travel through a lock-free SPSC ring (core/ring.h) and are applied
- * by the worker at a hop boundary. The status is published by the worker with
- * a sequence lock; readers copy it and retry when a write raced them.
+ * by the worker at a hop boundary; the worker publishes the status under a
+ * lock it only ever trylocks (daemon/pipeline.c: strebmd_pipeline_post() and
+ * strebmd_pipeline_status()).
  *
- * Threads: strebmd_control_post() from one control thread (OSC); the worker
- * drains; strebmd_control_read_status() from any non-audio thread.
+ * Threads: plain data, no functions.
  */
 #ifndef STREBMD_CONTROL_H
 #define STREBMD_CONTROL_H

@@ -38,7 +38,6 @@ struct strebm_jack {
 
 	/* set from JACK threads, read by the main thread */
 	_Atomic bool lost, graph_changed, bufsize_changed;
-	_Atomic uint64_t xruns;
 
 	/* supervisor */
 	double retry_at, backoff, last_refresh;
@@ -105,7 +104,6 @@ static int on_xrun(void *arg)
 {
 	struct strebm_jack *j = arg;
 
-	atomic_fetch_add(&j->xruns, 1);
 	if (j->hooks.xrun)
 		j->hooks.xrun(j->hooks.data);
 	return 0;
@@ -504,21 +502,6 @@ unsigned strebm_jack_rate(const struct strebm_jack *j)
 size_t strebm_jack_period(const struct strebm_jack *j)
 {
 	return atomic_load(&((struct strebm_jack *)j)->period);
-}
-
-uint64_t strebm_jack_xruns(const struct strebm_jack *j)
-{
-	return atomic_load(&((struct strebm_jack *)j)->xruns);
-}
-
-void strebm_jack_connections(const struct strebm_jack *j, size_t *remembered, size_t *made)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < j->nconns; i++)
-		n += !j->conns[i].pending;
-	*remembered = j->nconns;
-	*made = n;
 }
 
 void strebm_jack_recompute_latency(struct strebm_jack *j)

@@ -78,10 +78,6 @@ size_t strebm_jack_period(const struct strebm_jack *j);
 int strebm_jack_rt_priority(const struct strebm_jack *j);
 /** Largest period the backend can hand to the audio hook. */
 size_t strebm_jack_max_period(void);
-/** Xruns reported by the server since create. */
-uint64_t strebm_jack_xruns(const struct strebm_jack *j);
-/** Number of remembered connections, and how many are currently made. */
-void strebm_jack_connections(const struct strebm_jack *j, size_t *remembered, size_t *made);
 /** Tell the server our latency changed (e.g. a mode switch). Main thread. */
 void strebm_jack_recompute_latency(struct strebm_jack *j);
 /** Apply new auto-connect lists (reload); connects what is new. */

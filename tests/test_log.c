@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testutil.h"
 
 static int cap_fd = -1;
 
@@ -300,13 +301,6 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(log_suite());
-	int failed;
-
 	/* the tests redirect stderr: they must run in their own processes */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_suite_forked(log_suite());
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "testutil.h"
 
 static char dir[] = "/tmp/strebm-notify-XXXXXX";
 static int sock = -1;
@@ -300,13 +301,6 @@ static Suite *notify_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
-
 	/* the tests change the environment: each in its own process */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_suite_forked(notify_suite());
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "rtprio.h"
+#include "testutil.h"
 
 static bool have_cap(int cap)
 {
@@ -270,13 +271,6 @@ static Suite *rtprio_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(rtprio_suite());
-	int failed;
-
 	/* the tests drop privileges and change scheduling: one process each */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return test_run_suite_forked(rtprio_suite());
 }

@@ -71,15 +71,29 @@ static inline void test_make_source(double *s, size_t n, double ell, uint64_t se
 }
 
 /* Run one suite (forked, normal output); the exit status for main(). */
-static inline int test_run_suite(Suite *s)
+static inline int test_run_suite_mode(Suite *s, enum fork_status fork)
 {
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	if (fork == CK_FORK)
+		srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+/* Run s, each test in its own process whatever CK_FORK says (for tests that
+ * change the environment, signals or stderr). */
+static inline int test_run_suite_forked(Suite *s)
+{
+	return test_run_suite_mode(s, CK_FORK);
+}
+
+static inline int test_run_suite(Suite *s)
+{
+	return test_run_suite_mode(s, CK_FORK_GETENV);
 }
 
 #endif
