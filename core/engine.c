@@ -8,6 +8,8 @@
 
 #include "conv.h"
 #include "gaussianize.h"
+#include "joint.h"
+#include "mm.h"
 
 static const char *const mode_names[STREBM_MODE_COUNT] = { "linear", "nonlinear",
 							     "convolutive" };
@@ -49,6 +51,25 @@ struct strebm_engine {
 	double *ya, *yb; /* K x H guard scratch */
 	double *Did;     /* K x M identity (bypass) */
 
+	/* nonlinear mode's projection on the raw reference microphone */
+	double *sw;      /* K x T: the linear latents over the window */
+	double *Dnl;     /* K x M: diag(c) W, applied to the Gaussianized hop */
+	double cabs[STREBM_MAX_SOURCES]; /* running |c_k| */
+	size_t cn;       /* hops in it (0: start again) */
+
+	/* nonlinear mode's joint stage (NULL when joint_iters == 0) */
+	struct strebm_joint *joint;
+	bool joint_ok;   /* initialised from the current linear solution */
+	bool joint_fade; /* first joint hop: cross-fade from the linear output */
+	bool have_joint; /* the last hop's output came from the joint stage */
+	size_t zfill;    /* hops of Gaussianized input in zw since it was last stale */
+	double *js;      /* K x T: start latents, then K x H new columns */
+	double *yj;      /* K x H joint output */
+	double *jx;      /* M x T raw window divided by jscale */
+	double *jscale;  /* M: each channel's rms at the joint's start */
+	double *jamix;   /* M x K: the linear solver's mixing at the joint's start */
+	double jgain[STREBM_MAX_SOURCES]; /* output gains at the end of the last hop */
+
 	double gain[STREBM_MAX_SOURCES];      /* current linear gains */
 	double gain_db[STREBM_MAX_SOURCES];   /* targets */
 	bool mute[STREBM_MAX_SOURCES];
@@ -78,6 +99,29 @@ void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, si
 	cfg->gauss_forget = 0.999;
 	cfg->conv_frame = 0;
 	cfg->conv_envelope = false;
+	cfg->joint_iters = 2;
+	cfg->joint_hidden = 16;
+	cfg->joint_lr_s = 1e-2;
+	cfg->joint_lr_map = 3e-5;
+	cfg->joint_lr_skip = 0.0;
+	cfg->joint_decay = 0.0;
+}
+
+static struct strebm_joint *joint_create(const struct strebm_engine_config *c)
+{
+	struct strebm_joint_config jc;
+
+	strebm_joint_config_default(&jc, c->M, c->K, c->T);
+	jc.use_mlp = 1;
+	jc.hidden = c->joint_hidden;
+	jc.kernel = c->kernel;
+	jc.lr_s = c->joint_lr_s;
+	jc.lr_map = c->joint_lr_map;
+	jc.lr_skip = c->joint_lr_skip;
+	jc.lr_logl = 0.0; /* the linear solver learns the length-scales */
+	jc.ell_unordered = 1;
+	jc.map_decay = c->joint_decay;
+	return strebm_joint_create(&jc);
 }
 
 static void linear_config(const struct strebm_engine_config *c, struct strebm_linear_config *lc)
@@ -103,7 +147,8 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 
 	if (!cfg || cfg->H < 1 || cfg->H > cfg->T || (cfg->bypass && cfg->K != cfg->M) || (unsigned)cfg->mode >= STREBM_MODE_COUNT ||
 	    (unsigned)cfg->kernel >= STREBM_KERNEL_COUNT || cfg->ref_mic >= cfg->M ||
-	    !(cfg->gauss_forget > 0.0 && cfg->gauss_forget <= 1.0))
+	    !(cfg->gauss_forget > 0.0 && cfg->gauss_forget <= 1.0) ||
+	    (cfg->joint_iters && cfg->joint_hidden < 1))
 		return NULL;
 	linear_config(cfg, &lc);
 	e = calloc(1, sizeof(*e));
@@ -127,7 +172,19 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 	}
 	if (cfg->mode == STREBM_MODE_CONVOLUTIVE && !e->conv)
 		goto fail;
+	if (cfg->joint_iters && !cfg->bypass) {
+		e->joint = joint_create(cfg);
+		e->js = calloc(K * T, sizeof(double));
+		e->yj = calloc(K * H, sizeof(double));
+		e->jx = calloc(M * T, sizeof(double));
+		e->jscale = calloc(M, sizeof(double));
+		e->jamix = calloc(M * K, sizeof(double));
+		if (!e->joint || !e->js || !e->yj || !e->jx || !e->jscale || !e->jamix)
+			goto fail;
+	}
 	e->xf = calloc(K * H, sizeof(double));
+	e->sw = calloc(K * T, sizeof(double));
+	e->Dnl = calloc(K * M, sizeof(double));
 	e->gauss = strebm_gauss_create(M, 4096, cfg->gauss_forget);
 	e->xw = calloc(M * T, sizeof(double));
 	e->zw = calloc(M * T, sizeof(double));
@@ -163,7 +220,10 @@ void strebm_engine_destroy(struct strebm_engine *e)
 	strebm_linear_destroy(e->lin);
 	strebm_gauss_destroy(e->gauss);
 	strebm_conv_destroy(e->conv);
+	strebm_joint_destroy(e->joint);
+	free(e->js); free(e->yj); free(e->jx); free(e->jscale); free(e->jamix);
 	free(e->xf);
+	free(e->sw); free(e->Dnl);
 	free(e->xw); free(e->zw); free(e->hop); free(e->zhop);
 	free(e->Dprev); free(e->ya); free(e->yb); free(e->Did);
 	free(e);
@@ -179,6 +239,9 @@ void strebm_engine_reset(struct strebm_engine *e)
 	memset(e->zw, 0, e->M * e->T * sizeof(double));
 	memset(e->Dprev, 0, e->K * e->M * sizeof(double));
 	e->have_prev = false;
+	e->joint_ok = false;
+	e->cn = 0;
+	e->zfill = 0;
 }
 
 static void push(double *w, const double *h, size_t M, size_t T, size_t H)
@@ -297,8 +360,15 @@ static void guard(struct strebm_engine *e, const double *x)
 	}
 	/* act only on a clear swap: guards against noise on quiet hops */
 	if (!identity && sbest > sid + 0.5 && sbest > 0.8 * (double)K) {
-		if (strebm_linear_permute(e->lin, perm) == 0)
+		if (strebm_linear_permute(e->lin, perm) == 0) {
+			double cp[STREBM_MAX_SOURCES];
+
+			for (i = 0; i < K; i++)
+				cp[i] = e->cabs[perm[i]];
+			memcpy(e->cabs, cp, K * sizeof(double));
 			e->permutations++;
+			e->joint_ok = false; /* its latent rows are in the old order */
+		}
 	}
 }
 
@@ -322,12 +392,160 @@ static void take_input(struct strebm_engine *e, const double *in)
 		e->nonfinite++;
 }
 
+/*
+ * Nonlinear mode's projection back to the reference microphone. The linear
+ * solver works on the Gaussianized channels, so its own projection
+ * (strebm_linear_demix) gives each source's image on the *Gaussianized*
+ * reference channel: unit variance, not the microphone's level. Here the
+ * raw reference channel over the window is regressed on the latents
+ * s = W z (least squares, K x K): y_k = c_k s_k is source k's part of the
+ * microphone signal at its scale and sign. The joint stage's output takes
+ * the same gains, so a switch between the two keeps the level. The window's fit follows the signal's level through
+ * the nonlinearity and would modulate the output, so |c_k| is a running
+ * mean over up to CN_MAX hops since the last reset (measured: 64 lost 1.6 dB
+ * on nonlinear_tanh_k3_16k against 1024; the sign, which follows W's row, is the
+ * current one). @return the K x M matrix diag(c) W.
+ */
+#define CN_MAX 1024
+static const double *nonlinear_projection(struct strebm_engine *e)
+{
+	const size_t M = e->M, K = e->K, T = e->T;
+	const double *W = strebm_linear_unmix(e->lin);
+	const double *xr = e->xw + e->cfg.ref_mic * T;
+	double G[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], c[STREBM_MAX_SOURCES];
+	size_t a, b, m;
+	bool adapt;
+
+	apply(W, e->zw, K, M, T, e->sw);
+	for (a = 0; a < K; a++) {
+		for (b = 0; b <= a; b++)
+			G[a * K + b] = cblas_ddot((int)T, e->sw + a * T, 1, e->sw + b * T, 1);
+		c[a] = cblas_ddot((int)T, e->sw + a * T, 1, xr, 1);
+	}
+	strebm_chol_factor(G, K);
+	strebm_chol_solve(G, K, c);
+	adapt = !e->frozen || e->cn == 0; /* frozen: the gains stay */
+	if (adapt && e->cn < CN_MAX)
+		e->cn++;
+	for (a = 0; a < K; a++) {
+		if (!isfinite(c[a]))
+			c[a] = 0.0;
+		if (adapt)
+			e->cabs[a] += (fabs(c[a]) - e->cabs[a]) / (double)e->cn;
+		for (m = 0; m < M; m++)
+			e->Dnl[a * M + m] = copysign(e->cabs[a], c[a]) * W[a * M + m];
+	}
+	return e->Dnl;
+}
+
+/*
+ * Nonlinear mode's joint stage (DESIGN.md §2 "joint"). The linear solver on
+ * the Gaussianized channels gives unit-variance latents s = W z. The joint
+ * solver (core/joint, MLP map x = g(s) on the raw channels) starts from
+ * them: S0 = W z over the window, the MLP's skip path A0 the least-squares
+ * fit of the raw window on S0, the rest of the MLP zero (g = A0 s exactly).
+ * Every hop the window slides, the new columns come from the linear solver
+ * (which keeps the sources' order: its permutation guard runs first), the
+ * length-scales are the linear solver's, and a bounded number of Adam steps
+ * refine S and the MLP on the raw window. The output is the newest hop of
+ * S with the gains of nonlinear_projection (sign from the skip path's
+ * reference row A[ref,k]): the microphone's scale and sign. Any reset,
+ * permutation or non-finite objective starts it again from the linear
+ * solution.
+ * @return true when yj holds this hop's output.
+ */
+static bool joint_hop(struct strebm_engine *e)
+{
+	const size_t M = e->M, K = e->K, T = e->T, H = e->H;
+	const double *W = strebm_linear_unmix(e->lin);
+	const double *S;
+	size_t k, t, m, i;
+
+	if (!e->joint)
+		return false;
+	/* start only from a full window of current Gaussianized input: after
+	 * a reset, a load or a switch into this mode the linear output serves */
+	if (e->zfill * H < T)
+		return false;
+	if (e->joint_ok) {
+		/*
+		 * Start again from the linear solution once its mixing has moved
+		 * by its own size (a changed scene). Smaller thresholds restart
+		 * on ordinary speech non-stationarity and cost more than they
+		 * gain: 0.1 restarted 33 times in 6 s on nonlinear_tanh_k3_16k
+		 * and lost 4.4 dB; 1.0 restarted 4 times and equals never.
+		 */
+		const double *A = strebm_linear_mixing(e->lin);
+		double d = 0.0, n = 0.0;
+		for (i = 0; i < M * K; i++) {
+			d += (A[i] - e->jamix[i]) * (A[i] - e->jamix[i]);
+			n += e->jamix[i] * e->jamix[i];
+		}
+		if (!(d <= n))
+			e->joint_ok = false;
+	}
+	if (!e->joint_ok) {
+		const double *A0;
+
+		/* the joint objective's noise variance and step sizes are set for
+		 * unit-scale data: each channel is divided by its rms here */
+		for (m = 0; m < M; m++) {
+			double acc = 0.0;
+			for (t = 0; t < T; t++)
+				acc += e->xw[m * T + t] * e->xw[m * T + t];
+			acc = sqrt(acc / (double)T);
+			e->jscale[m] = acc > 1e-6 ? acc : 1e-6;
+		}
+		for (m = 0; m < M; m++)
+			for (t = 0; t < T; t++)
+				e->jx[m * T + t] = e->xw[m * T + t] / e->jscale[m];
+
+		memcpy(e->js, e->sw, K * T * sizeof(double)); /* W zw */
+		if (strebm_joint_init_fit(e->joint, e->jx, e->js, strebm_linear_ell(e->lin)) < 0)
+			return false;
+		A0 = strebm_joint_mixing(e->joint);
+		/* a restart ramps from the last hop's gains; a first start takes its own */
+		for (k = 0; k < K && !e->have_joint; k++)
+			e->jgain[k] = copysign(e->cabs[k], A0[e->cfg.ref_mic * K + k]);
+		memcpy(e->jamix, strebm_linear_mixing(e->lin), M * K * sizeof(double));
+		e->joint_fade = !e->have_joint;
+		e->joint_ok = e->have_joint = true;
+	} else {
+		apply(W, e->zhop, K, M, H, e->js);
+		strebm_joint_shift(e->joint, H, e->js);
+		for (m = 0; m < M; m++) {
+			double *w = e->jx + m * T;
+			memmove(w, w + H, (T - H) * sizeof(double));
+			for (t = 0; t < H; t++)
+				w[T - H + t] = e->hop[m * H + t] / e->jscale[m];
+		}
+		strebm_joint_set_params(e->joint, NULL, NULL, strebm_linear_ell(e->lin));
+		e->joint_fade = false;
+	}
+	if (!e->frozen && strebm_joint_step(e->joint, e->jx, e->cfg.joint_iters, NULL) < 0) {
+		e->joint_ok = false;
+		return false;
+	}
+	S = strebm_joint_latent(e->joint);
+	for (k = 0; k < K; k++) {
+		double g0 = e->jgain[k];
+		double g1 = copysign(e->cabs[k], strebm_joint_mixing(e->joint)[e->cfg.ref_mic * K + k]);
+		for (t = 0; t < H; t++) {
+			double r = (double)t / (double)H;
+			e->yj[k * H + t] = (g0 + (g1 - g0) * r) * S[k * T + T - H + t];
+		}
+		e->jgain[k] = g1;
+	}
+	return true;
+}
+
 /* One hop of the window modes (linear, nonlinear). */
 static int window_process(struct strebm_engine *e, const double *in, double *out)
 {
 	size_t M, K, H, T, m, k, t;
 	const double *x, *D;
 	double ramp_step;
+	bool use_joint = false;
 
 	M = e->M; K = e->K; H = e->H; T = e->T;
 	take_input(e, in);
@@ -348,10 +566,13 @@ static int window_process(struct strebm_engine *e, const double *in, double *out
 		else
 			memset(e->zhop, 0, M * H * sizeof(double));
 		push(e->zw, e->zhop, M, T, H);
+		if (e->zfill * H < T)
+			e->zfill++;
 		x = e->zhop;
 		strebm_linear_update(e->lin, e->zw, !e->frozen);
 	} else {
 		x = e->hop;
+		e->zfill = 0;
 		strebm_linear_update(e->lin, e->xw, !e->frozen);
 	}
 
@@ -363,6 +584,10 @@ static int window_process(struct strebm_engine *e, const double *in, double *out
 	if (e->have_prev && e->cfg.perm_guard && K > 1)
 		guard(e, x);
 	D = strebm_linear_demix(e->lin);
+	if (e->mode == STREBM_MODE_NONLINEAR) {
+		D = nonlinear_projection(e);
+		use_joint = joint_hop(e);
+	}
 output:
 	if (!e->have_prev) {
 		memcpy(e->Dprev, D, K * M * sizeof(double));
@@ -378,17 +603,24 @@ output:
 		for (t = 0; t < H; t++) {
 			double r = (double)t * ramp_step;
 			double g = g0 + (g1 - g0) * r;
-			out[k * H + t] = g * ((1.0 - r) * e->ya[k * H + t] + r * e->yb[k * H + t]);
+			double v = (1.0 - r) * e->ya[k * H + t] + r * e->yb[k * H + t];
+			if (use_joint)
+				v = e->joint_fade ? (1.0 - r) * v + r * e->yj[k * H + t]
+						  : e->yj[k * H + t];
+			out[k * H + t] = g * v;
 		}
 		e->gain[k] = g1;
 	}
 	memcpy(e->Dprev, D, K * M * sizeof(double));
+	e->have_joint = use_joint;
 	for (t = 0; t < K * H; t++)
 		if (!isfinite(out[t]) || fabs(out[t]) > 1e6) {
 			/* never emit garbage: silence this hop and start the model again */
 			memset(out, 0, K * H * sizeof(double));
 			strebm_linear_reset(e->lin);
 			e->have_prev = false;
+			e->joint_ok = false;
+			e->cn = 0;
 			e->breakdowns++;
 			break;
 		}
@@ -442,6 +674,8 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 		e->mode = e->next_mode;
 		strebm_linear_reset(e->lin);
 		e->have_prev = false;
+		e->joint_ok = false;
+		e->cn = 0;
 		return mode_process(e, in, out);
 	}
 	/* into or out of convolutive mode: both modes run on this hop and the
@@ -461,6 +695,9 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 	} else {
 		strebm_linear_reset(e->lin);
 		e->have_prev = false;
+		e->joint_ok = false;
+		e->cn = 0;
+		e->zfill = 0; /* zw did not move in convolutive mode */
 	}
 	mode_process(e, in, out);
 	for (k = 0; k < K; k++)
@@ -548,6 +785,7 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 	st->mode = e->mode;
 	st->ready = strebm_linear_ready(e->lin);
 	st->frozen = e->frozen;
+	st->joint = e->have_joint && e->mode == STREBM_MODE_NONLINEAR;
 	if (e->mode == STREBM_MODE_CONVOLUTIVE) {
 		struct strebm_conv_status cs;
 		strebm_conv_get_status(e->conv, &cs);
@@ -583,9 +821,10 @@ size_t strebm_engine_latency(const struct strebm_engine *e)
  *   40 u64 payload bytes      48 u64 FNV-1a 64 of the payload   56 zero
  */
 #define ENGINE_STATE_MAGIC "STREBMST"
-#define ENGINE_STATE_VERSION 1u
+#define ENGINE_STATE_VERSION 2u /* 2: per source also the nonlinear output gain */
 #define ENGINE_STATE_BOM 0x01020304u
 #define ENGINE_STATE_HEADER 64
+#define SRC_REC 24 /* per source: gain dB, mute, nonlinear |c| */
 
 static uint64_t state_fnv1a(const unsigned char *p, size_t n)
 {
@@ -601,7 +840,7 @@ static uint64_t state_fnv1a(const unsigned char *p, size_t n)
 
 static size_t state_payload(const struct strebm_engine *e)
 {
-	return 16 * e->K + strebm_linear_state_size(e->lin) + strebm_gauss_state_size(e->gauss);
+	return SRC_REC * e->K + strebm_linear_state_size(e->lin) + strebm_gauss_state_size(e->gauss);
 }
 
 size_t strebm_engine_state_size(const struct strebm_engine *e)
@@ -646,10 +885,13 @@ int strebm_engine_save_state(const struct strebm_engine *e, void *buf, size_t le
 	memcpy(p + 40, &v, 8);
 	q = p + ENGINE_STATE_HEADER;
 	for (k = 0; k < e->K; k++) {
+		double c = e->cn ? e->cabs[k] : 0.0;
+
 		memcpy(q, &e->gain_db[k], 8);
 		v = e->mute[k] ? 1u : 0u;
 		memcpy(q + 8, &v, 8);
-		q += 16;
+		memcpy(q + 16, &c, 8);
+		q += SRC_REC;
 	}
 	ll = strebm_linear_state_size(e->lin);
 	r = strebm_linear_save_state(e->lin, q, ll);
@@ -690,32 +932,38 @@ int strebm_engine_load_state(struct strebm_engine *e, const void *buf, size_t le
 		return -EINVAL;
 	q = p + ENGINE_STATE_HEADER;
 	for (k = 0; k < e->K; k++) {
-		double db;
-		memcpy(&db, q + 16 * k, 8);
-		memcpy(&v, q + 16 * k + 8, 8);
-		if (!isfinite(db) || db > 24.0 || db < -144.0 || v > 1)
+		double db, c;
+		memcpy(&db, q + SRC_REC * k, 8);
+		memcpy(&v, q + SRC_REC * k + 8, 8);
+		memcpy(&c, q + SRC_REC * k + 16, 8);
+		if (!isfinite(db) || db > 24.0 || db < -144.0 || v > 1 || !(c >= 0.0 && c < 1e6))
 			return -EINVAL;
 	}
 	ll = strebm_linear_state_size(e->lin);
 	gl = strebm_gauss_state_size(e->gauss);
-	if (strebm_linear_check_state(e->lin, q + 16 * e->K, ll) < 0 ||
-	    strebm_gauss_check_state(e->gauss, q + 16 * e->K + ll, gl) < 0)
+	if (strebm_linear_check_state(e->lin, q + SRC_REC * e->K, ll) < 0 ||
+	    strebm_gauss_check_state(e->gauss, q + SRC_REC * e->K + ll, gl) < 0)
 		return -EINVAL;
 
 	/* everything checked: commit */
+	e->cn = CN_MAX; /* the saved gains are a full running mean */
 	for (k = 0; k < e->K; k++) {
-		memcpy(&e->gain_db[k], q + 16 * k, 8);
-		memcpy(&v, q + 16 * k + 8, 8);
+		memcpy(&e->gain_db[k], q + SRC_REC * k, 8);
+		memcpy(&v, q + SRC_REC * k + 8, 8);
 		e->mute[k] = v != 0;
+		memcpy(&e->cabs[k], q + SRC_REC * k + 16, 8);
+		if (e->cabs[k] == 0.0)
+			e->cn = 0; /* none saved (not run in nonlinear mode) */
 	}
-	r = strebm_linear_load_state(e->lin, q + 16 * e->K, ll);
+	r = strebm_linear_load_state(e->lin, q + SRC_REC * e->K, ll);
 	if (r == 0)
-		r = strebm_gauss_load_state(e->gauss, q + 16 * e->K + ll, gl);
+		r = strebm_gauss_load_state(e->gauss, q + SRC_REC * e->K + ll, gl);
 	if (r < 0)
 		return r; /* not reached: both were checked above */
 	e->mode = e->next_mode = (enum strebm_mode)mode;
 	/* no cross-fade from the replaced model, and no permutation guard
 	 * against it: the restored slots are the ones that count */
 	e->have_prev = false;
+	e->joint_ok = false;
 	return 0;
 }

@@ -64,6 +64,14 @@ struct strebm_engine_config {
 				   * passthrough through the same window path */
 	size_t conv_frame;        /* convolutive: STFT frame in samples (even, > H); 0: T */
 	bool conv_envelope;       /* convolutive: GP spectral envelope (false: lambda == 1) */
+	/* nonlinear: the joint stage (core/joint, MLP map), started from the
+	 * linear solution on the Gaussianized channels */
+	unsigned joint_iters;     /* Adam steps per hop; 0: off (linear output) */
+	size_t joint_hidden;      /* MLP hidden width */
+	double joint_lr_s;        /* Adam step for the latent trajectories */
+	double joint_lr_map;      /* Adam step for the MLP's hidden layers */
+	double joint_lr_skip;     /* Adam step for its linear skip path */
+	double joint_decay;       /* per-step shrink of the MLP's output weights */
 };
 
 /** Defaults for M channels, K sources, window T and hop H. */
@@ -110,6 +118,7 @@ struct strebm_engine_status {
 	enum strebm_mode mode;
 	bool ready;
 	bool frozen;
+	bool joint;               /* nonlinear: the last hop came from the joint stage */
 	/* convolutive mode (zero in the others) */
 	unsigned long reseeds;       /* bands re-seeded by the inter-bin permutation check */
 	double health;               /* 1 - largest output activity correlation */

@@ -9,6 +9,7 @@
 
 #include "energy.h"
 #include "map.h"
+#include "mm.h"
 
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
@@ -72,6 +73,7 @@ void strebm_joint_config_default(struct strebm_joint_config *cfg, size_t M,
 	cfg->lr_s = 1e-2;
 	cfg->lr_map = 1e-2;
 	cfg->lr_logl = 1e-3;
+	cfg->lr_skip = -1.0;
 	cfg->seed = 1;
 }
 
@@ -90,7 +92,9 @@ static int config_valid(const struct strebm_joint_config *c)
 	    !(isfinite(c->beta) && c->beta >= 0.0) ||
 	    !(isfinite(c->lr_s) && c->lr_s >= 0.0) ||
 	    !(isfinite(c->lr_map) && c->lr_map >= 0.0) ||
-	    !(isfinite(c->lr_logl) && c->lr_logl >= 0.0))
+	    !(isfinite(c->lr_logl) && c->lr_logl >= 0.0) ||
+	    !isfinite(c->lr_skip) ||
+	    !(isfinite(c->map_decay) && c->map_decay >= 0.0 && c->map_decay < 1.0))
 		return 0;
 	return 1;
 }
@@ -111,7 +115,12 @@ static void ell_canonical(struct strebm_joint *j)
 {
 	size_t k;
 
-	strebm_lengthscale_canonical(j->ell, j->K, STREBM_ELL_MIN, j->ell_hi);
+	if (j->cfg.ell_unordered) {
+		for (k = 0; k < j->K; k++)
+			j->ell[k] = fmin(fmax(j->ell[k], STREBM_ELL_MIN), j->ell_hi);
+	} else {
+		strebm_lengthscale_canonical(j->ell, j->K, STREBM_ELL_MIN, j->ell_hi);
+	}
 	for (k = 0; k < j->K; k++)
 		j->logl[k] = log(j->ell[k]);
 }
@@ -283,6 +292,36 @@ int strebm_joint_init(struct strebm_joint *j, const double *A, const double *S,
 	return 0;
 }
 
+int strebm_joint_init_fit(struct strebm_joint *j, const double *X, const double *S,
+			  const double *ell)
+{
+	size_t M, K, T, a, b, m;
+	double *G, *A;
+
+	if (!j || !X || !S || !ell)
+		return -EINVAL;
+	M = j->M; K = j->K; T = j->T;
+	G = j->gram;
+	A = j->jac; /* scratch, M x K */
+	for (a = 0; a < K; a++)
+		for (b = 0; b <= a; b++)
+			G[a * K + b] = cblas_ddot((int)T, S + a * T, 1, S + b * T, 1);
+	strebm_chol_factor(G, K);
+	for (m = 0; m < M; m++) {
+		double *r = j->rhs;
+
+		for (a = 0; a < K; a++)
+			r[a] = cblas_ddot((int)T, S + a * T, 1, X + m * T, 1);
+		strebm_chol_solve(G, K, r);
+		for (a = 0; a < K; a++)
+			A[m * K + a] = r[a];
+	}
+	for (a = 0; a < M * K; a++)
+		if (!isfinite(A[a]))
+			return -EDOM;
+	return strebm_joint_init(j, A, S, ell);
+}
+
 int strebm_joint_shift(struct strebm_joint *j, size_t H, const double *S_new)
 {
 	size_t k, T, keep;
@@ -378,18 +417,14 @@ static double joint_eval(struct strebm_joint *j, const double *X, int grad)
 			for (t = 0; t < T; t++)
 				c[t] = s[t] - mean;
 		}
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)K,
-			    (int)T, 1.0 / Td, j->sc, (int)T, j->sc, (int)T, 0.0,
-			    j->cov, (int)K);
+		strebm_mm_nt(K, K, T, 1.0 / Td, j->sc, j->sc, 0.0, j->cov);
 		for (k = 0; k < K; k++)
 			j->cov[k * K + k] -= 1.0;
 		for (i = 0; i < K * K; i++)
 			acc += j->cov[i] * j->cov[i];
 		L += beta * acc;
 		if (grad)
-			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K,
-				    (int)T, (int)K, 4.0 * beta / Td, j->cov, (int)K,
-				    j->sc, (int)T, 1.0, j->gS, (int)T);
+			strebm_mm_nn(K, K, T, 4.0 * beta / Td, j->cov, j->sc, 1.0, j->gS);
 	}
 	return L;
 }
@@ -431,8 +466,25 @@ static void adam_update(struct strebm_joint *j)
 
 	j->p1 *= ADAM_B1;
 	j->p2 *= ADAM_B2;
-	adam_group(j->map, j->mMap, j->vMap, j->gmap, j->n_map, j->cfg.lr_map,
-		   1.0 - j->p1, 1.0 - j->p2);
+	if (j->mlp && j->cfg.lr_skip >= 0.0) {
+		size_t na = j->M * K, nn = j->n_map - na;
+
+		adam_group(j->map, j->mMap, j->vMap, j->gmap, nn, j->cfg.lr_map,
+			   1.0 - j->p1, 1.0 - j->p2);
+		adam_group(j->map + nn, j->mMap + nn, j->vMap + nn, j->gmap + nn, na,
+			   j->cfg.lr_skip, 1.0 - j->p1, 1.0 - j->p2);
+	} else {
+		adam_group(j->map, j->mMap, j->vMap, j->gmap, j->n_map, j->cfg.lr_map,
+			   1.0 - j->p1, 1.0 - j->p2);
+	}
+	if (j->mlp && j->cfg.map_decay > 0.0) {
+		/* W2 follows W1 (hidden x K) and b1 (hidden) */
+		double *w2 = j->map + j->cfg.hidden * (K + 1), f = 1.0 - j->cfg.map_decay;
+		size_t i;
+
+		for (i = 0; i < j->M * j->cfg.hidden; i++)
+			w2[i] *= f;
+	}
 	adam_group(j->logl, j->mL, j->vL, j->glogl, K, j->cfg.lr_logl,
 		   1.0 - j->p1, 1.0 - j->p2);
 	for (k = 0; k < K; k++)
@@ -565,7 +617,7 @@ int strebm_joint_guess(struct strebm_joint *j, const double *X_new, size_t H,
 		       double *S_new)
 {
 	const size_t M = j ? j->M : 0, K = j ? j->K : 0;
-	double *G, *J, ridge = 0.0;
+	double *G, *J;
 	size_t a, b, i, t;
 
 	if (!j || !X_new || !S_new || !j->ready || H == 0 || H > j->T)
@@ -573,7 +625,7 @@ int strebm_joint_guess(struct strebm_joint *j, const double *X_new, size_t H,
 	map_at_zero(j);
 	G = j->gram;
 	J = j->jac;
-	/* G = J^T J + ridge I, Cholesky in place (lower) */
+	/* G = J^T J, then its Cholesky factor in place */
 	for (a = 0; a < K; a++)
 		for (b = 0; b <= a; b++) {
 			double acc = 0.0;
@@ -582,26 +634,7 @@ int strebm_joint_guess(struct strebm_joint *j, const double *X_new, size_t H,
 				acc += J[i * K + a] * J[i * K + b];
 			G[a * K + b] = acc;
 		}
-	for (a = 0; a < K; a++)
-		ridge += G[a * K + a];
-	ridge = 1e-12 * ridge / (double)K + 1e-300;
-	for (a = 0; a < K; a++) {
-		double d;
-
-		G[a * K + a] += ridge;
-		for (b = 0; b <= a; b++) {
-			double acc = G[a * K + b];
-
-			for (i = 0; i < b; i++)
-				acc -= G[a * K + i] * G[b * K + i];
-			if (a == b) {
-				d = acc > ridge ? acc : ridge;
-				G[a * K + a] = sqrt(d);
-			} else {
-				G[a * K + b] = acc / G[b * K + b];
-			}
-		}
-	}
+	strebm_chol_factor(G, K);
 	for (t = 0; t < H; t++) {
 		double *r = j->rhs;
 
@@ -613,16 +646,7 @@ int strebm_joint_guess(struct strebm_joint *j, const double *X_new, size_t H,
 				acc += J[i * K + a] * (X_new[i * H + t] - j->g0[i]);
 			r[a] = acc;
 		}
-		for (a = 0; a < K; a++) {
-			for (b = 0; b < a; b++)
-				r[a] -= G[a * K + b] * r[b];
-			r[a] /= G[a * K + a];
-		}
-		for (a = K; a-- > 0;) {
-			for (b = a + 1; b < K; b++)
-				r[a] -= G[b * K + a] * r[b];
-			r[a] /= G[a * K + a];
-		}
+		strebm_chol_solve(G, K, r);
 		for (a = 0; a < K; a++)
 			S_new[a * H + t] = r[a];
 	}

@@ -20,9 +20,10 @@
  * length-scales and their Adam state carry over. Adam bias correction of S is
  * kept per column, so new columns start with a correctly corrected first step.
  *
- * Length-scales are clamped to [STREBM_ELL_MIN, min(T/4, STREBM_ELL_MAX)] and
- * kept in canonical non-decreasing order (strebm_lengthscale_canonical) after
- * every update: source 0 is the least smooth.
+ * Length-scales are clamped to [STREBM_ELL_MIN, min(T/4, STREBM_ELL_MAX)] and,
+ * unless cfg.ell_unordered, kept in canonical non-decreasing order
+ * (strebm_lengthscale_canonical) after every update: source 0 is the least
+ * smooth.
  *
  * Layout: row-major, one row per channel or source (S[k*T + t], X[m*T + t]).
  *
@@ -59,6 +60,14 @@ struct strebm_joint_config {
 	double lr_map;             /* Adam step for A or the MLP (>= 0) */
 	double lr_logl;            /* Adam step for log ell (>= 0) */
 	uint64_t seed;             /* MLP initialisation */
+	int ell_unordered;         /* 1: clamp the length-scales but keep them in
+				    * the order given (the engine's linear solver
+				    * owns their order); 0: canonical order */
+	double lr_skip;            /* MLP only: Adam step for the skip path A;
+				    * negative: lr_map (the default) */
+	double map_decay;          /* MLP only: after each step the hidden-to-output
+				    * weights W2 shrink by this fraction (>= 0, < 1),
+				    * which anchors g to its linear skip path A */
 };
 
 struct strebm_joint;
@@ -107,6 +116,15 @@ void strebm_joint_destroy(struct strebm_joint *j);
  */
 int strebm_joint_init(struct strebm_joint *j, const double *A, const double *S,
 		      const double *ell);
+
+/**
+ * Start from latents alone: as strebm_joint_init() with A the least-squares
+ * fit of X (M x T) on S (K x T), A = X S^T (S S^T)^-1 (a tiny ridge keeps it
+ * defined). RT-safe (no LAPACK: see mm.h).
+ * @return 0, -EINVAL (NULL arguments, bad ell), -EDOM (a non-finite fit).
+ */
+int strebm_joint_init_fit(struct strebm_joint *j, const double *X, const double *S,
+			  const double *ell);
 
 /**
  * Slide the window by H samples (1 <= H <= T): drop the first H columns of S

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "map.h"
+#include "mm.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -19,8 +19,7 @@ void strebm_linear_forward(const double *A, size_t M, size_t K,
 		memset(X, 0, M * T * sizeof(double));
 		return;
 	}
-	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)T,
-		    (int)K, 1.0, A, (int)K, S, (int)T, 0.0, X, (int)T);
+	strebm_mm_nn(M, K, T, 1.0, A, S, 0.0, X);
 }
 
 void strebm_linear_backward(const double *A, size_t M, size_t K,
@@ -30,11 +29,9 @@ void strebm_linear_backward(const double *A, size_t M, size_t K,
 	if (M == 0 || K == 0 || T == 0)
 		return;
 	if (dA)
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K,
-			    (int)T, 1.0, dX, (int)T, S, (int)T, 1.0, dA, (int)K);
+		strebm_mm_nt(M, K, T, 1.0, dX, S, 1.0, dA);
 	if (dS)
-		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)T,
-			    (int)M, 1.0, A, (int)K, dX, (int)T, 0.0, dS, (int)T);
+		strebm_mm_tn(M, K, T, 1.0, A, dX, 0.0, dS);
 }
 
 /*
@@ -162,8 +159,7 @@ int strebm_mlp_forward(struct strebm_mlp *m, const double *S, size_t T, double *
 	b1 = mlp_b1(m);
 	b2 = mlp_b2(m);
 	/* act = tanh(W1 S + b1) */
-	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m->H, (int)T,
-		    (int)m->K, 1.0, mlp_W1(m), (int)m->K, S, (int)T, 0.0, m->act, (int)T);
+	strebm_mm_nn(m->H, m->K, T, 1.0, mlp_W1(m), S, 0.0, m->act);
 	for (h = 0; h < m->H; h++) {
 		double *a = m->act + h * T;
 
@@ -171,10 +167,8 @@ int strebm_mlp_forward(struct strebm_mlp *m, const double *S, size_t T, double *
 			a[t] = fast_tanh(a[t] + b1[h]);
 	}
 	/* X = A S + W2 act + b2 */
-	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m->M, (int)T,
-		    (int)m->K, 1.0, mlp_A(m), (int)m->K, S, (int)T, 0.0, X, (int)T);
-	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m->M, (int)T,
-		    (int)m->H, 1.0, mlp_W2(m), (int)m->H, m->act, (int)T, 1.0, X, (int)T);
+	strebm_mm_nn(m->M, m->K, T, 1.0, mlp_A(m), S, 0.0, X);
+	strebm_mm_nn(m->M, m->H, T, 1.0, mlp_W2(m), m->act, 1.0, X);
 	for (i = 0; i < m->M; i++) {
 		double *x = X + i * T;
 
@@ -205,8 +199,7 @@ int strebm_mlp_backward(struct strebm_mlp *m, const double *S, size_t T,
 		db2 = dW2 + M * H;
 		dA = db2 + M;
 		/* dW2 += dX act^T, db2 += rowsum dX, dA += dX S^T */
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)H,
-			    (int)T, 1.0, dX, (int)T, m->act, (int)T, 1.0, dW2, (int)H);
+		strebm_mm_nt(M, H, T, 1.0, dX, m->act, 1.0, dW2);
 		for (i = 0; i < M; i++) {
 			const double *d = dX + i * T;
 			double acc = 0.0;
@@ -215,12 +208,10 @@ int strebm_mlp_backward(struct strebm_mlp *m, const double *S, size_t T,
 				acc += d[t];
 			db2[i] += acc;
 		}
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K,
-			    (int)T, 1.0, dX, (int)T, S, (int)T, 1.0, dA, (int)K);
+		strebm_mm_nt(M, K, T, 1.0, dX, S, 1.0, dA);
 	}
 	/* dpre = (W2^T dX) * (1 - act^2) */
-	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)T,
-		    (int)M, 1.0, mlp_W2(m), (int)H, dX, (int)T, 0.0, m->dact, (int)T);
+	strebm_mm_tn(M, H, T, 1.0, mlp_W2(m), dX, 0.0, m->dact);
 	for (h = 0; h < H; h++) {
 		double *d = m->dact + h * T;
 		const double *a = m->act + h * T;
@@ -234,14 +225,11 @@ int strebm_mlp_backward(struct strebm_mlp *m, const double *S, size_t T,
 			db1[h] += acc;
 	}
 	if (dW1)
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)H, (int)K,
-			    (int)T, 1.0, m->dact, (int)T, S, (int)T, 1.0, dW1, (int)K);
+		strebm_mm_nt(H, K, T, 1.0, m->dact, S, 1.0, dW1);
 	if (dS) {
 		/* dS = A^T dX + W1^T dpre */
-		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)T,
-			    (int)M, 1.0, mlp_A(m), (int)K, dX, (int)T, 0.0, dS, (int)T);
-		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)T,
-			    (int)H, 1.0, mlp_W1(m), (int)K, m->dact, (int)T, 1.0, dS, (int)T);
+		strebm_mm_tn(M, K, T, 1.0, mlp_A(m), dX, 0.0, dS);
+		strebm_mm_tn(H, K, T, 1.0, mlp_W1(m), m->dact, 1.0, dS);
 	}
 	return 0;
 }

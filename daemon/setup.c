@@ -81,6 +81,9 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	ec->perm_guard = cfg->permutation_guard;
 	ec->ell_ordered = cfg->ordered_lengthscales;
 	ec->gauss_forget = cfg->gauss_forget;
+	ec->joint_iters = (unsigned)cfg->joint_iters;
+	ec->joint_hidden = (size_t)cfg->joint_hidden;
+	ec->joint_lr_map = cfg->joint_lr_map;
 	return 0;
 }
 

@@ -68,6 +68,15 @@ static const struct schema schema[] = {
 	  "Keep length-scales in ascending order across sources (canonical order)." },
 	{ KEY("engine", "gauss_forget"), T_DOUBLE, OFF(gauss_forget), "0.999", 0.5, 1.0, NULL, false,
 	  "Nonlinear mode: forgetting factor per hop of the running marginal estimate." },
+	{ KEY("engine", "joint_iters"), T_INT, OFF(joint_iters), "2", 0, 64, NULL, false,
+	  "Nonlinear mode: Adam steps per hop of the joint solver (latents, MLP map) that\n"
+	  "# starts from the linear solution (more steps per hop drift further from it);\n"
+	  "# 0 turns it off (Gaussianize + linear only)." },
+	{ KEY("engine", "joint_hidden"), T_INT, OFF(joint_hidden), "16", 1, 256, NULL, false,
+	  "Nonlinear mode: hidden width of the MLP observation map." },
+	{ KEY("engine", "joint_lr_map"), T_DOUBLE, OFF(joint_lr_map), "3e-5", 0, 0.1, NULL, false,
+	  "Nonlinear mode: Adam step of the MLP's hidden layers (larger learns faster and\n"
+	  "# drifts sooner: the MLP objective has no independence term)." },
 	{ KEY("engine", "window_ms"), T_DOUBLE, OFF(window_ms), "0", 0, 2000, NULL, false,
 	  "Window in milliseconds, converted with the stream's sample rate; 0: use window." },
 	{ KEY("engine", "hop_ms"), T_DOUBLE, OFF(hop_ms), "0", 0, 2000, NULL, false,

@@ -46,6 +46,9 @@ struct strebm_config {
 	bool permutation_guard;
 	bool ordered_lengthscales;
 	double gauss_forget;
+	int joint_iters;   /* nonlinear: joint Adam steps per hop (0: off) */
+	int joint_hidden;  /* nonlinear: MLP hidden width */
+	double joint_lr_map; /* nonlinear: Adam step of the MLP's hidden layers */
 	double window_ms;  /* live: window in ms (0: use window) */
 	double hop_ms;     /* live: hop in ms (0: use hop) */
 

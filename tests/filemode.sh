@@ -18,7 +18,7 @@ fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 # --- separation with thresholds (median SI-SDR improvement, first second skipped)
 # measured (debugoptimized): linear_k2_16k 33.8, linear_k4_16k 39.5,
-# linear_k3_48k 41.6, nonlinear_tanh_k2_16k 14.3 dB.
+# linear_k3_48k 41.6, nonlinear_tanh_k2_16k 15.4 dB (joint stage on).
 check_set() { # set mode min_db
 	out="$TMP/$1"
 	if ! "$STREBMD" -q --backend file --input "$DATA/$1/mix.wav" --output-dir "$out" \

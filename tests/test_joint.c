@@ -672,6 +672,78 @@ START_TEST(test_ell_bounds)
 END_TEST
 
 /*
+ * The engine's options: init_fit recovers A from X = A S; with lr_skip 0 the
+ * skip path stays put while the rest of the MLP learns; map_decay shrinks
+ * W2; ell_unordered clamps but keeps the given order.
+ */
+START_TEST(test_engine_options)
+{
+	const size_t M = 3, K = 2, T = 256, hid = 4;
+	struct strebm_joint_config cfg;
+	struct strebm_joint *j;
+	struct rng r = { 9 };
+	double *A = dalloc(M * K), *S = dalloc(K * T), *X = dalloc(M * T);
+	const double ell_in[2] = { 30.0, 1e-3 };
+	const double *p;
+	double w2before = 0.0, w2after = 0.0, moved = 0.0;
+	size_t i, nn;
+
+	strebm_joint_config_default(&cfg, M, K, T);
+	cfg.use_mlp = 1;
+	cfg.hidden = hid;
+	cfg.lr_map = 1e-2;
+	cfg.lr_skip = 0.0;
+	cfg.ell_unordered = 1;
+	j = strebm_joint_create(&cfg);
+	ck_assert_ptr_nonnull(j);
+	for (i = 0; i < M * K; i++)
+		A[i] = nrand(&r);
+	gp_draw(S, T, 2.0, &r);
+	gp_draw(S + T, T, 20.0, &r);
+	for (i = 0; i < M * T; i++) {
+		size_t m = i / T, t = i % T;
+		X[i] = A[m * K] * S[t] + A[m * K + 1] * S[T + t];
+	}
+	ck_assert_int_eq(strebm_joint_init_fit(j, X, S, ell_in), 0);
+	ck_assert_double_le(rel_err(strebm_joint_mixing(j), A, M * K), 1e-9);
+	memcpy(A, strebm_joint_mixing(j), M * K * sizeof(double));
+	/* clamped, order kept */
+	ck_assert_double_eq_tol(strebm_joint_ell(j)[0], 30.0, 1e-9);
+	ck_assert_double_eq_tol(strebm_joint_ell(j)[1], STREBM_ELL_MIN, 1e-12);
+	for (i = 0; i < M * T; i++)
+		X[i] = tanh(X[i]) + 0.05 * nrand(&r);
+	ck_assert_int_eq(strebm_joint_step(j, X, 20, NULL), 0);
+	ck_assert_int_eq(memcmp(strebm_joint_mixing(j), A, M * K * sizeof(double)), 0);
+	p = strebm_joint_map_params(j);
+	nn = strebm_joint_map_param_count(j) - M * K;
+	for (i = 0; i < nn; i++)
+		moved += fabs(p[i]);
+	ck_assert_double_gt(moved, 0.0);
+	strebm_joint_destroy(j);
+
+	/* the same with map_decay 0.5: W2 (after W1 and b1) stays smaller */
+	for (int pass = 0; pass < 2; pass++) {
+		double acc = 0.0;
+
+		cfg.map_decay = pass ? 0.5 : 0.0;
+		j = strebm_joint_create(&cfg);
+		ck_assert_ptr_nonnull(j);
+		ck_assert_int_eq(strebm_joint_init_fit(j, X, S, ell_in), 0);
+		ck_assert_int_eq(strebm_joint_step(j, X, 20, NULL), 0);
+		p = strebm_joint_map_params(j) + hid * (K + 1);
+		for (i = 0; i < M * hid; i++)
+			acc += p[i] * p[i];
+		*(pass ? &w2after : &w2before) = acc;
+		strebm_joint_destroy(j);
+	}
+	ck_assert_double_lt(w2after, 0.25 * w2before);
+	cfg.map_decay = 1.0;
+	ck_assert_ptr_null(strebm_joint_create(&cfg));
+	free(A); free(S); free(X);
+}
+END_TEST
+
+/*
  * The worker calls do not allocate (and K=2, M=2, T=1024 timing). Without
  * the interposer (ASan builds) only the timing is measured.
  */
@@ -811,6 +883,7 @@ static Suite *joint_suite(void)
 			    (int)(sizeof(grad_cases) / sizeof(grad_cases[0])));
 	tcase_add_test(tc, test_guess_image);
 	tcase_add_test(tc, test_ell_bounds);
+	tcase_add_test(tc, test_engine_options);
 	tcase_add_test(tc, test_rt_no_alloc_and_timing);
 	tcase_add_test(tc, test_misuse);
 	suite_add_tcase(s, tc);
