@@ -190,10 +190,13 @@ int main(int argc, char **argv)
 	if (!loops)
 		loops = 1;
 	play = malloc(loops * nplay * M * sizeof(float));
-	if (!buf || !play || strebm_wav_in_read(in, buf, nplay) < 0)
+	if (!buf || !play || strebm_wav_in_read(in, buf, nplay) < 0) {
+		free(buf);
 		return 1;
+	}
 	for (i = 0; i < nplay * M; i++) /* planar to interleaved */
 		play[(i % nplay) * M + i / nplay] = (float)buf[i];
+	free(buf); /* every exit below leaks nothing LeakSanitizer reports */
 	for (i = 1; i < loops; i++)
 		memcpy(play + i * nplay * M, play, nplay * M * sizeof(float));
 	nplay *= loops;
@@ -307,15 +310,16 @@ int main(int argc, char **argv)
 	if (!out || strebm_wav_out_write(out, shifted, nplay, nplay) < 0 ||
 	    strebm_wav_out_close(out) < 0) {
 		fprintf(stderr, "player: cannot write to %s\n", outdir);
+		free(shifted);
 		return 1;
 	}
 	for (i = 0; i < nplay * K; i++)
 		if (!isfinite(shifted[i])) {
 			fprintf(stderr, "player: non-finite output sample\n");
+			free(shifted);
 			return 1;
 		}
 	free(shifted);
-	free(buf);
 	free(play);
 	free(rec);
 	return 0;

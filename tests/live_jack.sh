@@ -11,6 +11,10 @@ SCORE=$3
 DATA=$4
 RTCHECK=${5:-}
 LONG=${STREBM_LIVE_LONG:-60}
+# set by meson in a sanitizer build: checks that only timing can fail (a
+# dummy server dropping cycles, worker lateness) are reported, and judged in
+# the plain build, which CI runs as well
+SAN=${STREBM_SANITIZED:-}
 TMP=$(mktemp -d)
 # a fixed name: a killed server leaves its entry in JACK's registry (8 slots),
 # and only a server of the same name reclaims it
@@ -99,6 +103,8 @@ for P in 256 64; do
 	db=$(median linear_k2_16k "$TMP/live$P")
 	if [ -n "$db" ] && awk -v a="$db" -v b="$FILE_DB" 'BEGIN { d = a - b; exit !(d < 1 && d > -1) }'; then
 		pass "period $P: live median SI-SDR improvement $db dB, file mode $FILE_DB dB"
+	elif [ -n "$SAN" ] && [ -n "$db" ] && [ "$x" != 0 ]; then
+		echo "# $SAN build: period $P: $db dB (file mode $FILE_DB) with $x server xruns in every run: judged in the plain build"
 	else
 		fail "period $P: live median SI-SDR improvement '$db' dB, file mode $FILE_DB dB (server xruns $x)"
 	fi
@@ -110,7 +116,13 @@ for P in 256 64; do
 		fail "period $P: reported latency '$rep' (expected $((256 + P))), measured '$mea'"
 	fi
 	u=$(status_field underruns)
-	[ "$u" = 0 ] && pass "period $P: no underrun" || fail "period $P: $u underruns"
+	if [ "$u" = 0 ]; then
+		pass "period $P: no underrun"
+	elif [ -n "$SAN" ] && [ -n "$u" ]; then
+		echo "# $SAN build: period $P: $u underruns (server xruns $x): judged in the plain build"
+	else
+		fail "period $P: $u underruns"
+	fi
 done
 
 # --- 1b. the PortAudio backend (its JACK host API) runs the same pipeline
@@ -192,7 +204,7 @@ while [ $n -lt 3 ]; do
 done
 [ $ok = 1 ] \
 	&& pass "after the changes (period 1024) it separates, every output sample finite: $(grep -E '^(reported_latency|measured_delay)' "$TMP/player.out" | tr '\n' ' ')" \
-	|| fail "after the buffer-size changes: $(cat "$TMP/player.out")"
+	|| fail "after the buffer-size changes: $(cat "$TMP/player.out"); ports: $(jack_lsp -c 2>&1 | tr '\n' ' '); strebmd: $(tail -5 "$TMP/strebmd.log" | tr '\n' ' ')"
 stop_strebmd
 stop_server
 
@@ -275,8 +287,13 @@ for attempt in 1 2 3; do
 	[ "$x" -gt 10 ] || break
 	echo "# M = K = 4: $u underruns during $x server xruns; again"
 done
-[ "$u" = 0 ] && pass "M = K = 4, 48 kHz, period 128, $((loops * 6)) s: 0 underruns (server xruns: $x; periods the server's catch-up left short: $early)" \
-	|| fail "M = K = 4 long run: $u underruns (server xruns $x)"
+if [ "$u" = 0 ]; then
+	pass "M = K = 4, 48 kHz, period 128, $((loops * 6)) s: 0 underruns (server xruns: $x; periods the server's catch-up left short: $early)"
+elif [ -n "$SAN" ] && [ -n "$u" ]; then
+	echo "# $SAN build: M = K = 4: $u underruns (server xruns $x): judged in the plain build"
+else
+	fail "M = K = 4 long run: $u underruns (server xruns $x)"
+fi
 
 # --- 6. the realtime rule, checked by the interposing build
 if [ -n "$RTCHECK" ]; then
