@@ -400,11 +400,12 @@ static void take_input(struct strebm_engine *e, const double *in)
  * raw reference channel over the window is regressed on the latents
  * s = W z (least squares, K x K): y_k = c_k s_k is source k's part of the
  * microphone signal at its scale and sign. The joint stage's output takes
- * the same gains, so a switch between the two keeps the level. The window's fit follows the signal's level through
- * the nonlinearity and would modulate the output, so |c_k| is a running
- * mean over up to CN_MAX hops since the last reset (measured: 64 lost 1.6 dB
- * on nonlinear_tanh_k3_16k against 1024; the sign, which follows W's row, is the
- * current one). @return the K x M matrix diag(c) W.
+ * the same gains, so a switch between the two keeps the level. The window's
+ * fit follows the signal's level through the nonlinearity and would
+ * modulate the output, so |c_k| is a running mean over up to CN_MAX hops
+ * since the last reset (measured: 64 lost 1.6 dB on nonlinear_tanh_k3_16k
+ * against 1024); the sign, which follows W's row, is the current one.
+ * @return the K x M matrix diag(c) W.
  */
 #define CN_MAX 1024
 static const double *nonlinear_projection(struct strebm_engine *e)
