@@ -187,6 +187,76 @@ START_TEST(test_nonlinear_joint)
 }
 END_TEST
 
+/*
+ * Nonlinear mode (joint stage on) through everything a live stream can do
+ * to it: NaN and absurd bursts, digital silence, freeze, a reset, a state
+ * save and load, and switches to linear and convolutive and back. Every
+ * output sample stays finite and bounded, and it separates again at the end.
+ */
+START_TEST(test_nonlinear_abuse)
+{
+	struct strebm_engine_config cfg;
+	struct strebm_engine *e;
+	struct strebm_engine_status st;
+	const size_t M = 2, K = 2, H = 128, n = 160000, s0 = 112000;
+	double *S = malloc(K * n * sizeof(double)), *X = malloc(M * n * sizeof(double));
+	double *Y = malloc(K * n * sizeof(double)), in[2 * 128], out[2 * 128], sdr[2];
+	void *state = NULL;
+	size_t h, i, k, len = 0;
+
+	two_source_mix(S, X, n);
+	for (i = 0; i < M * n; i++)
+		X[i] = tanh(0.7 * X[i]);
+	strebm_engine_config_default(&cfg, M, K, 512, H);
+	cfg.mode = STREBM_MODE_NONLINEAR;
+	e = strebm_engine_create(&cfg);
+	ck_assert_ptr_nonnull(e);
+	for (h = 0; h < n / H; h++) {
+		for (i = 0; i < M; i++)
+			memcpy(in + i * H, X + i * n + h * H, H * sizeof(double));
+		if (h >= 100 && h < 110) /* NaN/Inf in one channel */
+			in[h % 2 ? 5 : H + 9] = h % 3 ? NAN : -INFINITY;
+		if (h >= 130 && h < 135)
+			in[H + 1] = 1e300;
+		if (h >= 150 && h < 200) /* digital silence */
+			memset(in, 0, sizeof(in));
+		if (h == 220)
+			strebm_engine_freeze(e, true);
+		if (h == 260)
+			strebm_engine_freeze(e, false);
+		if (h == 300) {
+			len = strebm_engine_state_size(e);
+			state = malloc(len);
+			ck_assert_int_eq(strebm_engine_save_state(e, state, len), 0);
+			strebm_engine_reset(e);
+		}
+		if (h == 340)
+			ck_assert_int_eq(strebm_engine_load_state(e, state, len), 0);
+		if (h == 380)
+			ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_LINEAR), 0);
+		if (h == 390 || h == 420)
+			ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_NONLINEAR), 0);
+		if (h == 400)
+			ck_assert_int_eq(strebm_engine_set_mode(e, STREBM_MODE_CONVOLUTIVE), 0);
+		ck_assert_int_eq(strebm_engine_process(e, in, out), 0);
+		for (i = 0; i < K * H; i++)
+			ck_assert_msg(isfinite(out[i]) && fabs(out[i]) < 10.0, "hop %zu: output %g", h,
+				      out[i]);
+		for (k = 0; k < K; k++)
+			memcpy(Y + k * n + h * H, out + k * H, H * sizeof(double));
+	}
+	strebm_engine_get_status(e, &st);
+	ck_assert_int_eq(st.mode, STREBM_MODE_NONLINEAR);
+	ck_assert(st.joint);
+	ck_assert_uint_ge(st.nonfinite, 15);
+	score_from(S, Y, K, n, s0, sdr);
+	for (k = 0; k < K; k++)
+		ck_assert_msg(sdr[k] > 20.0, "source %zu at the end: SI-SDR %.1f dB", k, sdr[k]);
+	strebm_engine_destroy(e);
+	free(state); free(S); free(X); free(Y);
+}
+END_TEST
+
 START_TEST(test_huge_input_recovers)
 {
 	/* finite but absurd samples (3e38) for a while must not wreck the model:
@@ -336,6 +406,7 @@ static Suite *engine_suite(void)
 	tcase_add_loop_test(tc, test_identity_perfect_reconstruction, 0, 4);
 	tcase_add_test(tc, test_separates_and_no_clicks);
 	tcase_add_test(tc, test_nonlinear_joint);
+	tcase_add_test(tc, test_nonlinear_abuse);
 	tcase_add_test(tc, test_nonfinite_input);
 	tcase_add_test(tc, test_huge_input_recovers);
 	tcase_add_test(tc, test_gain_mute_ramp);
