@@ -120,6 +120,21 @@ static long measure_delay(size_t maxlag)
 	return arg;
 }
 
+/* jack_connect, tried again for up to 5 s: JACK refuses a connection to a
+ * client that has registered its ports but is not active yet. */
+static int connect_retry(jack_client_t *c, const char *src, const char *dst)
+{
+	int n, rc = -1;
+
+	for (n = 0; n < 50; n++) {
+		rc = jack_connect(c, src, dst);
+		if (rc == 0 || rc == EEXIST)
+			return 0;
+		usleep(100000);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -246,7 +261,7 @@ int main(int argc, char **argv)
 			snprintf(to, sizeof(to), "%s%zu", in_prefix, i + base);
 		else
 			snprintf(to, sizeof(to), "%s:in_%zu", target, i + 1);
-		if (jack_connect(client, jack_port_name(play_ports[i]), to)) {
+		if (connect_retry(client, jack_port_name(play_ports[i]), to)) {
 			fprintf(stderr, "player: cannot connect to %s\n", to);
 			return 1;
 		}
@@ -257,7 +272,7 @@ int main(int argc, char **argv)
 			snprintf(from, sizeof(from), "%s%zu", out_prefix, i + base);
 		else
 			snprintf(from, sizeof(from), "%s:source_%zu", target, i + 1);
-		if (jack_connect(recorder, from, jack_port_name(rec_ports[i]))) {
+		if (connect_retry(recorder, from, jack_port_name(rec_ports[i]))) {
 			fprintf(stderr, "player: cannot connect from %s\n", from);
 			return 1;
 		}
