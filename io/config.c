@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include "allow.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -259,6 +261,13 @@ static int parse_value(struct strebm_config *c, const struct schema *s, const ch
 			snprintf(err, errlen, "%s: %s.%s: value is too long (at most %d bytes)",
 				 origin, s->section, s->key, (int)s->max - 1);
 			return -EINVAL;
+		}
+		if (s->offset == OFF(osc_allow)) {
+			char why[160];
+			if (strebm_allow_check(value, why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "%s: %s.%s: %s", origin, s->section, s->key, why);
+				return -EINVAL;
+			}
 		}
 		memcpy(p, value, n + 1);
 		return 0;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "osc.h"
 
+#include "allow.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -33,12 +35,6 @@
 /* one backlog entry per setting: mode, freeze, reset, 5 per source */
 #define OSC_BACKLOG (3 + 5 * STREBM_MAX_SOURCES)
 
-struct allow_entry {
-	int family;                /* AF_INET, AF_INET6 */
-	unsigned char addr[16];
-	unsigned bits;
-};
-
 struct subscriber {
 	struct sockaddr_storage to;
 	socklen_t tolen;
@@ -70,7 +66,7 @@ struct strebmd_osc {
 	uint64_t sub_serial;
 
 	pthread_mutex_t allow_lock;
-	struct allow_entry *allow;
+	struct strebm_allow_entry *allow;
 	size_t nallow;
 	bool allow_all;
 	struct timespec reject_logged;
@@ -155,80 +151,9 @@ static void normalise(const struct sockaddr *sa, int *family, unsigned char addr
 	}
 }
 
-static bool prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
-{
-	unsigned full = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, full))
-		return false;
-	if (rest) {
-		unsigned char mask = (unsigned char)(0xff << (8 - rest));
-		if ((a[full] & mask) != (b[full] & mask))
-			return false;
-	}
-	return true;
-}
-
-/* Parse one entry; @return 0 or -EINVAL. */
-static int parse_allow(const char *tok, struct allow_entry *e, bool *all)
-{
-	char text[INET6_ADDRSTRLEN + 8], *slash;
-	size_t n = strlen(tok);
-	long bits = -1;
-
-	if (!strcmp(tok, "*")) {
-		*all = true;
-		return 0;
-	}
-	if (n == 0 || n >= sizeof(text))
-		return -EINVAL;
-	memcpy(text, tok, n + 1);
-	memset(e, 0, sizeof(*e));
-	if (text[n - 1] == '.') {
-		/* IPv4 prefix "a.b." : complete it with zeros and take whole octets */
-		unsigned dots = 0;
-		size_t i;
-		for (i = 0; i < n; i++)
-			dots += text[i] == '.';
-		if (dots > 3)
-			return -EINVAL;
-		text[n - 1] = 0;
-		for (i = dots; i < 4; i++)
-			strcat(text, ".0");
-		if (inet_pton(AF_INET, text, e->addr) != 1)
-			return -EINVAL;
-		e->family = AF_INET;
-		e->bits = 8 * dots;
-		return 0;
-	}
-	slash = strchr(text, '/');
-	if (slash) {
-		char *end;
-		*slash = 0;
-		errno = 0;
-		bits = strtol(slash + 1, &end, 10);
-		if (errno || *end || end == slash + 1 || bits < 0)
-			return -EINVAL;
-	}
-	if (inet_pton(AF_INET, text, e->addr) == 1) {
-		e->family = AF_INET;
-		if (bits > 32)
-			return -EINVAL;
-		e->bits = bits < 0 ? 32 : (unsigned)bits;
-	} else if (inet_pton(AF_INET6, text, e->addr) == 1) {
-		e->family = AF_INET6;
-		if (bits > 128)
-			return -EINVAL;
-		e->bits = bits < 0 ? 128 : (unsigned)bits;
-	} else {
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int strebmd_osc_set_allow(struct strebmd_osc *o, const char *allow, char *err, size_t errlen)
 {
-	struct allow_entry *list = NULL, *old;
+	struct strebm_allow_entry *list = NULL, *old;
 	size_t n = 0, cap = 0;
 	bool all = false;
 	char *copy, *tok, *save = NULL;
@@ -239,9 +164,9 @@ int strebmd_osc_set_allow(struct strebmd_osc *o, const char *allow, char *err, s
 	if (!copy)
 		return -ENOMEM;
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		struct allow_entry e;
+		struct strebm_allow_entry e;
 		bool star = false;
-		if (parse_allow(tok, &e, &star) < 0) {
+		if (strebm_allow_parse(tok, &e, &star) < 0) {
 			if (err && errlen)
 				snprintf(err, errlen, "osc.allow: '%s' is not an address, address/bits, "
 					 "IPv4 prefix ending in '.', or '*'", tok);
@@ -254,7 +179,7 @@ int strebmd_osc_set_allow(struct strebmd_osc *o, const char *allow, char *err, s
 			continue;
 		}
 		if (n == cap) {
-			struct allow_entry *grown;
+			struct strebm_allow_entry *grown;
 			cap = cap ? 2 * cap : 8;
 			grown = realloc(list, cap * sizeof(*list));
 			if (!grown) {
@@ -290,7 +215,7 @@ static bool allowed(struct strebmd_osc *o, const struct sockaddr *sa)
 	pthread_mutex_lock(&o->allow_lock);
 	ok = o->allow_all;
 	for (i = 0; i < o->nallow && !ok; i++)
-		ok = o->allow[i].family == family && prefix_match(o->allow[i].addr, addr, o->allow[i].bits);
+		ok = o->allow[i].family == family && strebm_allow_prefix_match(o->allow[i].addr, addr, o->allow[i].bits);
 	if (!ok) {
 		/* rate-limited debug log */
 		struct timespec t = now_mono();

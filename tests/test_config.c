@@ -75,6 +75,8 @@ static const struct {
 	{ "nosection.key=1", 0, "unknown section" },
 	{ "engine.mode", 0, "section.key=value" },
 	{ "=1", 0, "section.key=value" },
+	{ "osc.allow=10.0.0.0/8, 192.168.1., ::1, *", 1, NULL },
+	{ "osc.allow=1.2.3.4.5.", 0, "'1.2.3.4.5.' is not an address" },
 };
 
 START_TEST(test_set)
@@ -166,6 +168,8 @@ static const struct {
 	{ "[osc]\nport = 70000\n", ":2: osc.port:", "out of range" },
 	{ "[audio]\nrealtime = always\n", ":2: audio.realtime:", "one of: off, try, require" },
 	{ "[engine]\nfloor = 1e-3x\n", ":2: engine.floor:", "not a number" },
+	{ "[osc]\nallow = 127.0.0.1,\n  10.0.0.0/33\n", ":3: osc.allow:", "'10.0.0.0/33' is not an address" },
+	{ "[osc]\nallow = 127.0.0.1 localhost\n", ":2: osc.allow:", "'localhost' is not an address" },
 };
 
 START_TEST(test_bad_file)
