@@ -65,6 +65,15 @@ wait_ports() { # up to 10 s
 		sleep 0.1
 	done
 }
+# jconnect FROM TO: jack_connect, tried again for up to 5 s (JACK refuses to
+# connect a client whose ports exist but which is not active yet)
+jconnect() {
+	i=0
+	until jack_connect "$1" "$2" 2>/dev/null; do
+		i=$((i + 1)); [ $i -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
 # stop_strebmd: SIGTERM, must exit 0 within 2 s
 stop_strebmd() {
 	kill -TERM "$SPID"
@@ -212,8 +221,8 @@ stop_server
 # separation resumes; 20 cycles, no memory growth
 start_server 16000 256
 start_strebmd "$STREBMD" --channels 2 --set jack.connect_outputs=,system:playback_2 || exit 1
-jack_connect system:capture_1 strebmd:in_1
-jack_connect strebmd:source_1 system:playback_1
+jconnect system:capture_1 strebmd:in_1 || fail "cannot connect system:capture_1 to strebmd:in_1"
+jconnect strebmd:source_1 system:playback_1 || fail "cannot connect strebmd:source_1 to system:playback_1"
 sleep 0.3
 worst=0
 rss_at_10=0
