@@ -796,6 +796,10 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->perm_every = 0;
 	cfg->perm_bands = 16;
 	cfg->ring = (size_t)lround(32.0 * q);
+	if (cfg->ring < 8)
+		cfg->ring = 8;
+	if (cfg->ring > 512)
+		cfg->ring = 512;
 	cfg->ctx_frames = 0;
 	cfg->ctx_sweeps = 2;
 	cfg->ctx_load = 1e-3;
@@ -813,7 +817,7 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 
 	if (!cfg || cfg->M < 1 || cfg->M > STREBM_MAX_CHANNELS || cfg->K < 1 ||
 	    cfg->K > cfg->M || cfg->K > STREBM_MAX_SOURCES || cfg->N < 16 || cfg->N % 2 ||
-	    cfg->H < 1 || cfg->H >= cfg->N || cfg->ref_mic >= cfg->M ||
+	    cfg->H < 1 || cfg->H > cfg->N / 2 || cfg->ref_mic >= cfg->M ||
 	    !(cfg->forget > 0.0 && cfg->forget < 1.0) || !(cfg->load >= 0.0) ||
 	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ctx_frames > 4096 ||
 	    (cfg->ctx_frames && cfg->ctx_sweeps < 1) || !(cfg->ctx_load >= 0.0) || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
@@ -1171,6 +1175,12 @@ int strebm_conv_set_ell(struct strebm_conv *c, size_t k, double ell, bool pinned
 	return 0;
 }
 
+void strebm_conv_ell_bounds(const struct strebm_conv *c, double *lo, double *hi)
+{
+	*lo = c->cfg.ell_lo;
+	*hi = c->cfg.ell_hi;
+}
+
 int strebm_conv_set_kernel(struct strebm_conv *c, size_t k, enum strebm_kernel kind)
 {
 	if (!c || k >= c->K || (unsigned)kind >= STREBM_KERNEL_COUNT)
@@ -1192,8 +1202,11 @@ void strebm_conv_get_status(const struct strebm_conv *c, struct strebm_conv_stat
 	st->objective = h->nll_w > 0.0 ? h->nll / h->nll_w : 0.0;
 	st->health = c->health;
 	st->mix = c->mix;
-	for (k = 0; k < c->K; k++)
+	for (k = 0; k < c->K; k++) {
 		st->ell[k] = c->ell[k];
+		st->kernel[k] = c->kernel[k];
+		st->pinned[k] = c->pinned[k];
+	}
 	st->hypothesis = c->best;
 	st->ready = c->frames > 0;
 	st->startup = c->startup;

@@ -69,7 +69,7 @@ struct strebm_conv_config {
 	size_t M;                 /* input channels, 1..STREBM_MAX_CHANNELS */
 	size_t K;                 /* sources, 1..min(M, STREBM_MAX_SOURCES) */
 	size_t N;                 /* STFT frame, samples (even, >= 16) */
-	size_t H;                 /* hop, samples (1 <= H < N) */
+	size_t H;                 /* hop, samples (1 <= H <= N/2: overlap-add needs overlap) */
 	size_t ref_mic;           /* reference microphone, < M */
 	double forget;            /* gamma, statistics forgetting per hop, (0, 1) */
 	double load;              /* diagonal loading of V, relative to tr(V)/K */
@@ -147,6 +147,8 @@ int strebm_conv_demix(const struct strebm_conv *c, size_t f, double complex *D);
 
 /** Set (and optionally pin) source k's length-scale. RT-safe. @return 0 or -EINVAL. */
 int strebm_conv_set_ell(struct strebm_conv *c, size_t k, double ell, bool pinned);
+/** The length-scales set_ell accepts, in samples. */
+void strebm_conv_ell_bounds(const struct strebm_conv *c, double *lo, double *hi);
 /** Source k's kernel. RT-safe. @return 0 or -EINVAL. */
 int strebm_conv_set_kernel(struct strebm_conv *c, size_t k, enum strebm_kernel kind);
 
@@ -158,6 +160,8 @@ struct strebm_conv_status {
 	double health;            /* 1 - largest output log-gain correlation */
 	double mix;               /* output blend: 1 separated, 0 passthrough */
 	double ell[STREBM_MAX_SOURCES];
+	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
+	bool pinned[STREBM_MAX_SOURCES];
 	unsigned hypothesis;      /* 0 identity start, 1 PCA start */
 	bool ready;               /* a demixing exists */
 	bool startup;             /* the two hypotheses still run */

@@ -661,10 +661,58 @@ static int mode_process(struct strebm_engine *e, const double *in, double *out)
 						  : window_process(e, in, out);
 }
 
+/* The user's per-source settings that a mode switch keeps: kernels, pins
+ * and pinned length-scales (a switch restarts the model, not the setup). */
+struct source_settings {
+	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
+	bool pinned[STREBM_MAX_SOURCES];
+	double ell[STREBM_MAX_SOURCES];
+};
+
+static void sources_get(const struct strebm_engine *e, struct source_settings *s)
+{
+	size_t k;
+
+	if (e->mode == STREBM_MODE_CONVOLUTIVE) {
+		struct strebm_conv_status cs;
+		strebm_conv_get_status(e->conv, &cs);
+		for (k = 0; k < e->K; k++) {
+			s->kernel[k] = cs.kernel[k];
+			s->pinned[k] = cs.pinned[k];
+			s->ell[k] = cs.ell[k];
+		}
+		return;
+	}
+	for (k = 0; k < e->K; k++) {
+		strebm_linear_get_source(e->lin, k, &s->kernel[k], &s->pinned[k]);
+		s->ell[k] = strebm_linear_ell(e->lin)[k];
+	}
+}
+
+/* Applied to the solver of the mode now in force; a pinned length-scale
+ * outside its bounds is left to learn. */
+static void sources_put(struct strebm_engine *e, const struct source_settings *s)
+{
+	size_t k;
+
+	for (k = 0; k < e->K; k++) {
+		if (e->mode == STREBM_MODE_CONVOLUTIVE) {
+			strebm_conv_set_kernel(e->conv, k, s->kernel[k]);
+			if (s->pinned[k])
+				strebm_conv_set_ell(e->conv, k, s->ell[k], true);
+		} else {
+			strebm_linear_set_kernel(e->lin, k, s->kernel[k]);
+			if (s->pinned[k])
+				strebm_linear_set_ell(e->lin, k, s->ell[k], true);
+		}
+	}
+}
+
 int strebm_engine_process(struct strebm_engine *e, const double *in, double *out)
 {
 	size_t K, H, k, t;
 	unsigned long hops, nonfinite;
+	struct source_settings keep;
 	double gain[STREBM_MAX_SOURCES];
 
 	if (!e || !in || !out)
@@ -672,8 +720,10 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 	if (e->next_mode == e->mode)
 		return mode_process(e, in, out);
 	if (e->mode != STREBM_MODE_CONVOLUTIVE && e->next_mode != STREBM_MODE_CONVOLUTIVE) {
+		sources_get(e, &keep);
 		e->mode = e->next_mode;
 		strebm_linear_reset(e->lin);
+		sources_put(e, &keep);
 		e->have_prev = false;
 		e->joint_ok = false;
 		e->cn = 0;
@@ -686,6 +736,7 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 	hops = e->hops;
 	nonfinite = e->nonfinite;
 	memcpy(gain, e->gain, sizeof(gain));
+	sources_get(e, &keep);
 	mode_process(e, in, e->xf);
 	e->hops = hops;
 	e->nonfinite = nonfinite;
@@ -700,6 +751,7 @@ int strebm_engine_process(struct strebm_engine *e, const double *in, double *out
 		e->cn = 0;
 		e->zfill = 0; /* zw did not move in convolutive mode */
 	}
+	sources_put(e, &keep);
 	mode_process(e, in, out);
 	for (k = 0; k < K; k++)
 		for (t = 0; t < H; t++) {
@@ -781,9 +833,14 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 	st->permutations = e->permutations;
 	st->breakdowns = e->breakdowns;
 	st->objective = strebm_linear_objective(e->lin);
-	for (k = 0; k < e->K; k++)
+	for (k = 0; k < e->K; k++) {
 		st->ell[k] = ell[k];
+		strebm_linear_get_source(e->lin, k, &st->kernel[k], &st->pinned[k]);
+		st->gain_db[k] = e->gain_db[k];
+		st->mute[k] = e->mute[k];
+	}
 	st->mode = e->mode;
+	st->next_mode = e->next_mode;
 	st->ready = strebm_linear_ready(e->lin);
 	st->frozen = e->frozen;
 	st->joint = e->have_joint && e->mode == STREBM_MODE_NONLINEAR;
@@ -792,8 +849,11 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 		strebm_conv_get_status(e->conv, &cs);
 		st->updates = cs.updates;
 		st->objective = cs.objective;
-		for (k = 0; k < e->K; k++)
+		for (k = 0; k < e->K; k++) {
 			st->ell[k] = cs.ell[k];
+			st->kernel[k] = cs.kernel[k];
+			st->pinned[k] = cs.pinned[k];
+		}
 		st->ready = cs.ready;
 		st->reseeds = cs.reseeds;
 		st->health = cs.health;
@@ -804,7 +864,11 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 
 void strebm_engine_ell_bounds(const struct strebm_engine *e, double *lo, double *hi)
 {
-	strebm_linear_ell_bounds(e->lin, lo, hi);
+	/* the mode asked for: a length-scale sent after a switch is for it */
+	if (e->next_mode == STREBM_MODE_CONVOLUTIVE && e->conv)
+		strebm_conv_ell_bounds(e->conv, lo, hi);
+	else
+		strebm_linear_ell_bounds(e->lin, lo, hi);
 }
 
 size_t strebm_engine_latency(const struct strebm_engine *e)
@@ -962,6 +1026,21 @@ int strebm_engine_load_state(struct strebm_engine *e, const void *buf, size_t le
 	if (r < 0)
 		return r; /* not reached: both were checked above */
 	e->mode = e->next_mode = (enum strebm_mode)mode;
+	if (e->conv) {
+		/* the convolutive solver (not in the state) takes the restored
+		 * kernels and pins, as the setters give them to both */
+		const double *ell = strebm_linear_ell(e->lin);
+		struct strebm_conv_status cs;
+		strebm_conv_get_status(e->conv, &cs);
+		for (k = 0; k < e->K; k++) {
+			enum strebm_kernel kind;
+			bool pin;
+			strebm_linear_get_source(e->lin, k, &kind, &pin);
+			strebm_conv_set_kernel(e->conv, k, kind);
+			if (strebm_conv_set_ell(e->conv, k, pin ? ell[k] : cs.ell[k], pin) < 0)
+				strebm_conv_set_ell(e->conv, k, cs.ell[k], false);
+		}
+	}
 	/* no cross-fade from the replaced model, and no permutation guard
 	 * against it: the restored slots are the ones that count */
 	e->have_prev = false;

@@ -115,7 +115,13 @@ struct strebm_engine_status {
 	unsigned long breakdowns;    /* hops silenced by a numerical breakdown (model restarted) */
 	double objective;
 	double ell[STREBM_MAX_SOURCES];
-	enum strebm_mode mode;
+	/* per source, as in force (after setters, a state load, slot swaps) */
+	enum strebm_kernel kernel[STREBM_MAX_SOURCES];
+	bool pinned[STREBM_MAX_SOURCES];   /* length-scale pinned (not learned) */
+	double gain_db[STREBM_MAX_SOURCES];
+	bool mute[STREBM_MAX_SOURCES];
+	enum strebm_mode mode;            /* the mode in force */
+	enum strebm_mode next_mode;       /* the mode asked for (switches at the next hop) */
 	bool ready;
 	bool frozen;
 	bool joint;               /* nonlinear: the last hop came from the joint stage */
@@ -128,7 +134,7 @@ struct strebm_engine_status {
 
 /** Snapshot of the status. RT-safe. */
 void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engine_status *st);
-/** The length-scales set_ell accepts, in samples. */
+/** The length-scales set_ell accepts in the mode asked for, in samples. */
 void strebm_engine_ell_bounds(const struct strebm_engine *e, double *lo, double *hi);
 /** Algorithmic latency in samples: one hop; one STFT frame in convolutive mode. */
 size_t strebm_engine_latency(const struct strebm_engine *e);

@@ -802,6 +802,16 @@ int strebm_linear_set_ell(struct strebm_linear *l, size_t k, double ell, bool pi
 	return 0;
 }
 
+int strebm_linear_get_source(const struct strebm_linear *l, size_t k, enum strebm_kernel *kind,
+			     bool *pinned)
+{
+	if (!l || k >= l->K)
+		return -EINVAL;
+	*kind = l->kernel[k];
+	*pinned = l->pinned[k];
+	return 0;
+}
+
 int strebm_linear_set_kernel(struct strebm_linear *l, size_t k, enum strebm_kernel kind)
 {
 	size_t j;

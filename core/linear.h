@@ -99,6 +99,9 @@ void strebm_linear_ell_bounds(const struct strebm_linear *l, double *lo, double 
 int strebm_linear_set_ell(struct strebm_linear *l, size_t k, double ell, bool pinned);
 /** Set source k's kernel. @return 0 or -EINVAL. */
 int strebm_linear_set_kernel(struct strebm_linear *l, size_t k, enum strebm_kernel kind);
+/** Source k's kernel and whether its length-scale is pinned. @return 0 or -EINVAL. */
+int strebm_linear_get_source(const struct strebm_linear *l, size_t k, enum strebm_kernel *kind,
+			     bool *pinned);
 /** Reorder sources: new source i is old source perm[i]. RT-safe. */
 int strebm_linear_permute(struct strebm_linear *l, const size_t *perm);
 /** Updates taken so far (frames used). */

@@ -20,12 +20,6 @@ struct strebmd_worker {
 	unsigned rate;
 	double cpu;
 	double rtf;
-	bool frozen;
-	enum strebm_mode mode; /* as asked: the engine switches at its next hop */
-	bool learn[STREBM_MAX_SOURCES];
-	int kernel[STREBM_MAX_SOURCES];
-	double gain_db[STREBM_MAX_SOURCES];
-	bool mute[STREBM_MAX_SOURCES];
 	double rms_dbfs[STREBM_MAX_SOURCES];
 	size_t silent[STREBM_MAX_CHANNELS]; /* consecutive silent samples */
 };
@@ -48,12 +42,8 @@ struct strebmd_worker *strebmd_worker_create(const struct strebm_engine_config *
 	}
 	w->cfg = *cfg;
 	w->rate = rate;
-	w->mode = cfg->mode;
-	for (k = 0; k < cfg->K; k++) {
-		w->learn[k] = true;
-		w->kernel[k] = (int)cfg->kernel;
+	for (k = 0; k < cfg->K; k++)
 		w->rms_dbfs[k] = -120.0;
-	}
 	return w;
 }
 
@@ -122,49 +112,29 @@ int strebmd_worker_apply(struct strebmd_worker *w, const struct strebmd_cmd *c)
 	bool per_source = c->type == STREBMD_CMD_ELL || c->type == STREBMD_CMD_LEARN ||
 			  c->type == STREBMD_CMD_KERNEL || c->type == STREBMD_CMD_GAIN ||
 			  c->type == STREBMD_CMD_MUTE;
-	int r;
 
 	if (per_source && (c->source < 0 || k >= w->cfg.K))
 		return -EINVAL;
 	switch (c->type) {
 	case STREBMD_CMD_MODE:
-		r = strebm_engine_set_mode(w->engine, (enum strebm_mode)c->ivalue);
-		if (r == 0)
-			w->mode = (enum strebm_mode)c->ivalue;
-		return r;
+		return strebm_engine_set_mode(w->engine, (enum strebm_mode)c->ivalue);
 	case STREBMD_CMD_ELL:
 		if (!isfinite(c->value) || c->value <= 0.0)
 			return -EINVAL;
-		r = strebm_engine_set_ell(w->engine, k, c->value * 1e-3 * (double)w->rate, true);
-		if (r == 0)
-			w->learn[k] = false;
-		return r;
+		return strebm_engine_set_ell(w->engine, k, c->value * 1e-3 * (double)w->rate, true);
 	case STREBMD_CMD_LEARN:
 		strebm_engine_get_status(w->engine, &st);
-		r = strebm_engine_set_ell(w->engine, k, st.ell[k], c->ivalue == 0);
-		if (r == 0)
-			w->learn[k] = c->ivalue != 0;
-		return r;
+		return strebm_engine_set_ell(w->engine, k, st.ell[k], c->ivalue == 0);
 	case STREBMD_CMD_KERNEL:
-		r = strebm_engine_set_kernel(w->engine, k, (enum strebm_kernel)c->ivalue);
-		if (r == 0)
-			w->kernel[k] = c->ivalue;
-		return r;
+		return strebm_engine_set_kernel(w->engine, k, (enum strebm_kernel)c->ivalue);
 	case STREBMD_CMD_GAIN:
 		if (!isfinite(c->value))
 			return -EINVAL;
-		r = strebm_engine_set_gain(w->engine, k, c->value);
-		if (r == 0)
-			w->gain_db[k] = c->value;
-		return r;
+		return strebm_engine_set_gain(w->engine, k, c->value);
 	case STREBMD_CMD_MUTE:
-		r = strebm_engine_set_mute(w->engine, k, c->ivalue != 0);
-		if (r == 0)
-			w->mute[k] = c->ivalue != 0;
-		return r;
+		return strebm_engine_set_mute(w->engine, k, c->ivalue != 0);
 	case STREBMD_CMD_FREEZE:
 		strebm_engine_freeze(w->engine, c->ivalue != 0);
-		w->frozen = c->ivalue != 0;
 		return 0;
 	case STREBMD_CMD_RESET:
 		strebm_engine_reset(w->engine);
@@ -180,7 +150,9 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 	size_t k, m;
 
 	strebm_engine_get_status(w->engine, &es);
-	st->mode = w->mode;
+	/* every setting as the engine holds it: after a state load or a slot
+	 * swap the engine, not the last command, is right */
+	st->mode = es.next_mode;
 	st->rate = w->rate;
 	st->M = (uint32_t)w->cfg.M;
 	st->K = (uint32_t)w->cfg.K;
@@ -191,7 +163,7 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 	st->rtf_mean = es.hops ? w->cpu * (double)w->rate / ((double)es.hops * (double)w->cfg.H)
 			       : 0.0;
 	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
-	st->frozen = w->frozen;
+	st->frozen = es.frozen;
 	st->degraded = es.degraded;
 	{
 		double lo, hi;
@@ -206,10 +178,10 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 			st->dead_mask |= 1u << m;
 	for (k = 0; k < w->cfg.K; k++) {
 		st->ell_ms[k] = 1e3 * es.ell[k] / (double)w->rate;
-		st->learn[k] = w->learn[k];
-		st->kernel[k] = w->kernel[k];
-		st->gain_db[k] = w->gain_db[k];
-		st->mute[k] = w->mute[k];
+		st->learn[k] = !es.pinned[k];
+		st->kernel[k] = (int)es.kernel[k];
+		st->gain_db[k] = es.gain_db[k];
+		st->mute[k] = es.mute[k];
 		st->rms_dbfs[k] = w->rms_dbfs[k];
 	}
 }

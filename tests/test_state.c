@@ -177,7 +177,42 @@ START_TEST(test_settings_roundtrip)
 	ck_assert_int_eq(memcmp(buf, buf2, n), 0);
 	strebm_engine_get_status(b, &st);
 	ck_assert_int_eq(st.mode, STREBM_MODE_NONLINEAR);
+	ck_assert_int_eq(st.next_mode, STREBM_MODE_NONLINEAR);
 	ck_assert_double_eq_tol(st.ell[0], 3.5, 1e-12);
+	/* the status reports the restored settings (what strebmctl and OSC show) */
+	ck_assert(st.pinned[0] && !st.pinned[1]);
+	ck_assert_int_eq(st.kernel[0], STREBM_KERNEL_RBF);
+	ck_assert_int_eq(st.kernel[1], STREBM_KERNEL_MATERN32);
+	ck_assert(st.mute[0] && !st.mute[1]);
+	ck_assert_double_eq(st.gain_db[0], 0.0);
+	ck_assert_double_eq(st.gain_db[1], -12.0);
+	/* the convolutive solver follows the restored kernel and pin */
+	ck_assert_int_eq(strebm_engine_set_mode(b, STREBM_MODE_CONVOLUTIVE), 0);
+	strebm_engine_get_status(b, &st);
+	ck_assert_int_eq(st.next_mode, STREBM_MODE_CONVOLUTIVE);
+	ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
+	strebm_engine_get_status(b, &st);
+	ck_assert_int_eq(st.mode, STREBM_MODE_CONVOLUTIVE);
+	ck_assert(st.pinned[0] && !st.pinned[1]);
+	ck_assert_int_eq(st.kernel[1], STREBM_KERNEL_MATERN32);
+	ck_assert_double_eq_tol(st.ell[0], 3.5, 1e-12);
+	{
+		/* the bounds OSC checks against are the convolutive solver's now */
+		double lo, hi;
+		strebm_engine_ell_bounds(b, &lo, &hi);
+		ck_assert_double_eq(lo, 0.3);
+		ck_assert_double_eq(hi, 200.0);
+		ck_assert_int_eq(strebm_engine_set_ell(b, 1, 1.1 * hi, true), -EINVAL);
+	}
+	/* a switch back keeps the pin and the kernel too */
+	ck_assert_int_eq(strebm_engine_set_mode(b, STREBM_MODE_LINEAR), 0);
+	ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
+	strebm_engine_get_status(b, &st);
+	ck_assert_int_eq(st.mode, STREBM_MODE_LINEAR);
+	ck_assert(st.pinned[0] && !st.pinned[1]);
+	ck_assert_int_eq(st.kernel[1], STREBM_KERNEL_MATERN32);
+	ck_assert_double_eq_tol(st.ell[0], 3.5, 1e-12);
+	ck_assert_int_eq(strebm_engine_load_state(b, buf, n), 0);
 	/* the pin holds while audio runs, and the muted source is silent */
 	for (i = 0; i < 40; i++)
 		ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
