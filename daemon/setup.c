@@ -27,8 +27,10 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	size_t T = cfg->window ? (size_t)cfg->window : auto_window(rate, cfg->mode);
 	size_t H;
 
-	if (cfg->window_ms > 0)
+	if (cfg->window_ms > 0) {
 		T = (size_t)lround(cfg->window_ms * 1e-3 * (double)rate);
+		T += T & 1; /* even: the convolutive mode's STFT frame needs it */
+	}
 	H = cfg->hop ? (size_t)cfg->hop : T / 4;
 	if (cfg->hop_ms > 0)
 		H = (size_t)lround(cfg->hop_ms * 1e-3 * (double)rate);
@@ -59,6 +61,15 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	}
 	if (H > T) {
 		log_error("engine.hop %zu is longer than engine.window %zu", H, T);
+		return -EINVAL;
+	}
+	if (cfg->mode == STREBM_MODE_CONVOLUTIVE && T % 2) {
+		log_error("engine.window %zu: convolutive mode needs an even window", T);
+		return -EINVAL;
+	}
+	if (cfg->mode == STREBM_MODE_CONVOLUTIVE && 2 * H > T) {
+		log_error("engine.hop %zu is more than half of engine.window %zu: convolutive mode "
+			  "needs hop <= window / 2", H, T);
 		return -EINVAL;
 	}
 	if ((size_t)cfg->bands > T) {

@@ -122,6 +122,8 @@ expect_fail "no input" "needs --input" --output-dir "$TMP/o5"
 expect_fail "unknown option" "unknown" --frobnicate
 expect_fail "bad --set key" "unknown key" --set engine.nope=1 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad --set value" "out of range" --set engine.context=0 --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
+expect_fail "convolutive hop over half the window" "hop <= window / 2" --mode convolutive --set engine.hop=1536 --input "$DATA/delayed_frac_k2_16k/mix.wav" --output-dir "$TMP/o7"
+expect_fail "convolutive odd window" "even window" --mode convolutive --set engine.window=1001 --input "$DATA/delayed_frac_k2_16k/mix.wav" --output-dir "$TMP/o7"
 expect_fail "bad mode" "unknown value" --mode cubic --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 expect_fail "bad kernel" "unknown value" --kernel sinc --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/o6"
 mkfifo "$TMP/fifo.wav"
