@@ -178,11 +178,12 @@ static int load_config(const struct options *o, struct strebm_config *cfg)
 	return 0;
 }
 
-/* One pass over the file: count non-finite samples. */
+/* One pass over the file: count the samples the engine cannot use, NaN/Inf
+ * and magnitudes beyond STREBM_INPUT_LIMIT (both become silence). */
 static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *info,
-		      size_t *bad_out)
+		      size_t *bad_out, size_t *huge_out)
 {
-	size_t chunk = 8192, done = 0, bad = 0, i;
+	size_t chunk = 8192, done = 0, bad = 0, huge = 0, i;
 	double *buf = malloc(chunk * info->channels * sizeof(double));
 
 	if (!buf)
@@ -195,13 +196,17 @@ static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *in
 		}
 		if (got == 0)
 			break;
-		for (i = 0; i < chunk * info->channels; i++)
+		for (i = 0; i < (size_t)got * info->channels; i++) {
 			if (!isfinite(buf[i]))
 				bad++;
+			else if (fabs(buf[i]) > STREBM_INPUT_LIMIT)
+				huge++;
+		}
 		done += (size_t)got;
 	}
 	free(buf);
-	*bad_out = bad;
+	*bad_out = bad + huge;
+	*huge_out = huge;
 	return strebm_wav_in_rewind(in);
 }
 
@@ -291,7 +296,7 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	struct strebm_engine_config ec;
 	struct strebm_engine_status st;
 	double *xin = NULL, *yout = NULL, t_last = 0.0, audio_s;
-	size_t done = 0, nread = 0, lag, bad = 0;
+	size_t done = 0, nread = 0, lag, bad = 0, huge = 0;
 	bool progress, interrupted = false;
 	char err[PATH_MAX + 256];
 	int ret = -EINVAL;
@@ -330,18 +335,21 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	}
 	if (strebmd_engine_config(cfg, info.channels, info.rate, &ec) < 0)
 		goto out;
-	if (scan_input(in, &info, &bad) < 0) {
+	if (scan_input(in, &info, &bad, &huge) < 0) {
 		log_error("cannot read '%s'", o->input);
 		goto out;
 	}
 	if (bad * 100 > info.frames * info.channels) {
-		log_error("'%s' has %zu non-finite samples (%.1f%%): too many to repair", o->input,
-			  bad, 100.0 * (double)bad / (double)(info.frames * info.channels));
+		log_error("'%s' has %zu unusable samples (%.1f%%: %zu NaN/Inf, %zu beyond +-%g): "
+			  "too many to repair%s", o->input, bad,
+			  100.0 * (double)bad / (double)(info.frames * info.channels), bad - huge,
+			  huge, STREBM_INPUT_LIMIT,
+			  huge ? " (is the file scaled? audio samples are within +-1)" : "");
 		goto out;
 	}
 	if (bad)
-		log_warn("'%s' has %zu non-finite samples; they are replaced by silence", o->input,
-			 bad);
+		log_warn("'%s' has %zu unusable samples (%zu NaN/Inf, %zu beyond +-%g); they are "
+			 "replaced by silence", o->input, bad, bad - huge, huge, STREBM_INPUT_LIMIT);
 	if (ensure_dir(o->output_dir) < 0)
 		goto out;
 	w = strebmd_worker_create(&ec, info.rate);

@@ -142,14 +142,23 @@ y = x.copy(); y[1000:1010, 0] = np.nan; y[5000, 1] = np.inf
 sf.write(sys.argv[2] + '/fewnan.wav', y, fs, subtype='FLOAT')
 z = x.copy(); z[:, 1] = np.nan
 sf.write(sys.argv[2] + '/deadnan.wav', z, fs, subtype='FLOAT')
+h = x.copy(); h[1000:1100, 1] = 1e30
+sf.write(sys.argv[2] + '/fewhuge.wav', h, fs, subtype='FLOAT')
+sf.write(sys.argv[2] + '/scaled.wav', x * 8388608.0, fs, subtype='FLOAT')
 PYEOF
-if "$STREBMD" -q --input "$TMP/fewnan.wav" --output-dir "$TMP/few" 2>"$TMP/err" && grep -q "non-finite" "$TMP/err" \
+if "$STREBMD" -q --input "$TMP/fewnan.wav" --output-dir "$TMP/few" 2>"$TMP/err" && grep -q "11 unusable samples (11 NaN/Inf" "$TMP/err" \
 	&& $PY -c "import sys,numpy as np,soundfile as sf; assert all(np.isfinite(sf.read('$TMP/few/source_%d.wav'%k)[0]).all() for k in (1,2))"; then
 	pass "a few non-finite samples: repaired with a warning, finite output"
 else
 	fail "a few non-finite samples: $(cat "$TMP/err")"
 fi
-expect_fail "non-finite samples it cannot repair" "non-finite" --input "$TMP/deadnan.wav" --output-dir "$TMP/o7"
+expect_fail "non-finite samples it cannot repair" "NaN/Inf.*too many to repair" --input "$TMP/deadnan.wav" --output-dir "$TMP/o7"
+if "$STREBMD" -q --input "$TMP/fewhuge.wav" --output-dir "$TMP/fewh" 2>"$TMP/err" && grep -q "100 beyond" "$TMP/err"; then
+	pass "a few samples beyond any audio level: counted, warned, replaced"
+else
+	fail "a few huge samples: $(cat "$TMP/err")"
+fi
+expect_fail "a float file at integer scale" "is the file scaled" --input "$TMP/scaled.wav" --output-dir "$TMP/o7"
 
 # degenerate mixtures: finite, bounded output, exit 0 (dead channel, identical
 # channels, digital silence, DC offset), in both modes
