@@ -844,6 +844,7 @@ void strebm_engine_get_status(const struct strebm_engine *e, struct strebm_engin
 	st->ready = strebm_linear_ready(e->lin);
 	st->frozen = e->frozen;
 	st->joint = e->have_joint && e->mode == STREBM_MODE_NONLINEAR;
+	st->convolutive = e->conv != NULL;
 	if (e->mode == STREBM_MODE_CONVOLUTIVE) {
 		struct strebm_conv_status cs;
 		strebm_conv_get_status(e->conv, &cs);

@@ -125,6 +125,7 @@ struct strebm_engine_status {
 	bool ready;
 	bool frozen;
 	bool joint;               /* nonlinear: the last hop came from the joint stage */
+	bool convolutive;         /* the shape admits convolutive mode (set_mode can switch to it) */
 	/* convolutive mode (zero in the others) */
 	unsigned long reseeds;       /* bands re-seeded by the inter-bin permutation check */
 	double health;               /* 1 - largest output activity correlation */

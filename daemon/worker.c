@@ -165,6 +165,7 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 	st->latency_ms = 1e3 * (double)strebm_engine_latency(w->engine) / (double)w->rate;
 	st->frozen = es.frozen;
 	st->degraded = es.degraded;
+	st->no_convolutive = !es.convolutive;
 	{
 		double lo, hi;
 		strebm_engine_ell_bounds(w->engine, &lo, &hi);

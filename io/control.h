@@ -54,6 +54,7 @@ struct strebmd_status {
 	double latency_ms;
 	bool frozen;
 	bool degraded;          /* convolutive: cannot separate, passing the reference through */
+	bool no_convolutive;    /* the window/hop admit no convolutive mode (switching to it fails) */
 	bool running;           /* audio is flowing */
 	double ell_ms[STREBM_MAX_SOURCES];
 	bool learn[STREBM_MAX_SOURCES];

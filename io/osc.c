@@ -583,7 +583,7 @@ static void on_mode(struct request *q)
 		reply_string(q, s ? s : "unknown");
 		return;
 	}
-	if (!one_arg(q, "linear or nonlinear"))
+	if (!one_arg(q, "linear, nonlinear or convolutive"))
 		return;
 	s = arg_string(q->types[0], q->argv[0]);
 	if (!s) {
@@ -591,7 +591,12 @@ static void on_mode(struct request *q)
 		return;
 	}
 	if (strebm_mode_from_name(s, &mode) < 0) {
-		reply_error(q->o, q->path, "unknown mode (linear or nonlinear)");
+		reply_error(q->o, q->path, "unknown mode (linear, nonlinear or convolutive)");
+		return;
+	}
+	if (mode == STREBM_MODE_CONVOLUTIVE && q->st.no_convolutive) {
+		reply_error(q->o, q->path, "convolutive mode needs an even window and hop <= window / 2 "
+			    "(engine.window, engine.hop)");
 		return;
 	}
 	c.ivalue = (int32_t)mode;

@@ -563,6 +563,19 @@ START_TEST(test_engine_bounds)
 	send_msg(&cl, "/strebm/source/1/lengthscale", build("f", 4.0, NULL));
 	barrier(&cl);
 	ck_assert_uint_eq(fake_count(), 1);
+	/* convolutive mode refused when the engine has none, and nothing posted */
+	pthread_mutex_lock(&fake.lock);
+	fake.st.no_convolutive = true;
+	pthread_mutex_unlock(&fake.lock);
+	send_msg(&cl, "/strebm/mode", build("s", 0, "convolutive"));
+	expect(&cl, "/strebm/error", "ss", &r);
+	ck_assert_ptr_nonnull(strstr(arg_s(r.argv[1]), "even window"));
+	reply_free(&r);
+	barrier(&cl);
+	ck_assert_uint_eq(fake_count(), 1);
+	pthread_mutex_lock(&fake.lock);
+	fake.st.no_convolutive = false;
+	pthread_mutex_unlock(&fake.lock);
 	/* a worker that refuses answers as an error */
 	pthread_mutex_lock(&fake.lock);
 	fake.fail_with = -ENODEV;
