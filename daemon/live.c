@@ -39,6 +39,7 @@ struct live {
 	char nsm_state[STREBM_CONFIG_STR];
 	pthread_mutex_t state_lock;  /* the OSC and NSM threads share state_io */
 	struct strebmd_watchdog *wd;
+	uint64_t refused_seen;       /* refused commands already logged */
 	struct strebm_engine_config ec;
 	unsigned rate;
 	size_t M;
@@ -293,6 +294,30 @@ static int build_pipeline(struct live *l)
 	else if (*msg)
 		log_info("%s", msg);
 	return 0;
+}
+
+/* A command OSC accepted that the engine then refused at its hop (the
+ * state it was checked against changed in between): say so. */
+static void refused_note(struct live *l)
+{
+	static const char *const names[] = {
+		[STREBMD_CMD_MODE] = "mode", [STREBMD_CMD_ELL] = "lengthscale",
+		[STREBMD_CMD_LEARN] = "learn", [STREBMD_CMD_KERNEL] = "kernel",
+		[STREBMD_CMD_GAIN] = "gain", [STREBMD_CMD_MUTE] = "mute",
+		[STREBMD_CMD_FREEZE] = "freeze", [STREBMD_CMD_RESET] = "reset",
+	};
+	struct strebmd_status st;
+	const char *name = NULL;
+
+	strebmd_pipeline_status(l->pipe, &st);
+	if (st.refused == l->refused_seen)
+		return;
+	if (st.refused_type > 0 && (size_t)st.refused_type < sizeof(names) / sizeof(names[0]))
+		name = names[st.refused_type];
+	log_warn("the engine refused %lu command%s at its hop (the last: %s): not applied",
+		 (unsigned long)(st.refused - l->refused_seen), st.refused - l->refused_seen == 1 ? "" : "s",
+		 name ? name : "?");
+	l->refused_seen = st.refused;
 }
 
 static void status_line(struct live *l, char *buf, size_t len)
@@ -602,6 +627,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 			strebmd_watchdog_poll(l.wd, frames, strebmd_pipeline_worker_hops(l.pipe));
 		else /* a known outage, not a hang: the loop itself is the progress */
 			strebmd_watchdog_poll(l.wd, l.loops, l.loops);
+		refused_note(&l);
 		if (t >= l.next_status) {
 			status_line(&l, line, sizeof(line));
 			strebmd_notify_status("%s", line);

@@ -41,6 +41,8 @@ struct strebmd_pipeline {
 	uint64_t pushed;                 /* frames pushed into in_ring */
 	_Atomic uint64_t audio_frames;   /* frames handled by the callback */
 	_Atomic uint64_t underruns, xruns, overruns, early;
+	_Atomic uint64_t refused;     /* commands the engine refused when applied */
+	_Atomic int refused_type;     /* the last one's enum strebmd_cmd_type */
 	double hop_done[HOP_TIMES];      /* when the callback completed hop h */
 
 	/* worker thread */
@@ -297,7 +299,12 @@ static size_t drain_commands(struct strebmd_pipeline *p)
 	size_t n = 0;
 
 	while (strebm_ring_read(p->cmd_ring, &c, 1) == 1) {
-		strebmd_worker_apply(p->worker, &c);
+		if (strebmd_worker_apply(p->worker, &c) < 0) {
+			/* OSC checked it against a status that the hop changed
+			 * (a mode switch, a load): counted, logged by the main loop */
+			atomic_store(&p->refused_type, (int)c.type);
+			atomic_fetch_add(&p->refused, 1);
+		}
 		n++;
 	}
 	return n;
@@ -496,6 +503,8 @@ void strebmd_pipeline_status(struct strebmd_pipeline *p, struct strebmd_status *
 	st->underruns = atomic_load(&p->underruns);
 	st->early = atomic_load(&p->early);
 	st->xruns = atomic_load(&p->xruns);
+	st->refused = atomic_load(&p->refused);
+	st->refused_type = atomic_load(&p->refused_type);
 	st->latency_ms = 1e3 * (double)atomic_load(&p->engine_latency) / (double)p->cfg.rate;
 }
 

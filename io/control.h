@@ -48,6 +48,8 @@ struct strebmd_status {
 				 * after an xrun): filled, not the worker's fault */
 	uint64_t nonfinite;     /* hops that held a NaN/Inf input sample */
 	uint64_t breakdowns;
+	uint64_t refused;       /* commands the engine refused when the worker applied them */
+	int32_t refused_type;   /* the last one's enum strebmd_cmd_type */
 	uint32_t dead_mask;     /* input channels silent for the last second */
 	double rtf;             /* worker CPU time / audio time, recent */
 	double rtf_mean;        /* the same since the start */

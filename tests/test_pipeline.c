@@ -236,6 +236,11 @@ START_TEST(test_commands_and_status)
 	c.source = 0;
 	c.value = 2.0; /* ms */
 	ck_assert_int_eq(strebmd_pipeline_post(p, &c), 0);
+	/* one the engine refuses when the worker applies it: counted, named */
+	c.type = STREBMD_CMD_GAIN;
+	c.source = 0;
+	c.value = 100.0; /* dB: over the engine's +24 */
+	ck_assert_int_eq(strebmd_pipeline_post(p, &c), 0);
 	for (i = 0; i < 8; i++) {
 		strebmd_pipeline_audio(p, in, out, 512);
 		wait_for_worker(p, (uint64_t)(i + 1) * 2);
@@ -243,6 +248,9 @@ START_TEST(test_commands_and_status)
 	wait_for_worker(p, 16);
 	strebmd_pipeline_status(p, &st);
 	ck_assert_uint_ge(st.hops, 15);
+	ck_assert_uint_eq(st.refused, 1);
+	ck_assert_int_eq(st.refused_type, STREBMD_CMD_GAIN);
+	ck_assert_double_eq(st.gain_db[0], 0.0);
 	ck_assert_double_eq_tol(st.gain_db[1], -6.0, 1e-12);
 	ck_assert(!st.learn[0]);
 	ck_assert_double_eq_tol(st.ell_ms[0], 2.0, 1e-9);
