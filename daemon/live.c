@@ -296,6 +296,14 @@ static int build_pipeline(struct live *l)
 	return 0;
 }
 
+/* Input to output, frames: the engine, one period, and (PortAudio) what the
+ * device reports for its own buffers. The same figure at start and in the
+ * status lines. */
+static size_t total_latency(const struct live *l)
+{
+	return l->pa ? strebm_pa_latency(l->pa, NULL) : strebmd_pipeline_latency(l->pipe, be_period(l));
+}
+
 /* A command OSC accepted that the engine then refused at its hop (the
  * state it was checked against changed in between): say so. */
 static void refused_note(struct live *l)
@@ -337,7 +345,7 @@ static void status_line(struct live *l, char *buf, size_t len)
 		 st.rtf_mean, (unsigned long)st.xruns, (unsigned long)st.underruns, (unsigned long)st.early,
 		 (unsigned long)st.nonfinite,
 		 n ? dead : "none",
-		 st.latency_ms + 1e3 * (double)be_period(l) / (double)l->rate,
+		 1e3 * (double)total_latency(l) / (double)l->rate,
 		 st.degraded ? ", degraded (cannot separate: passing the reference through)" : "",
 		 be_active(l) ? "" : (l->jack ? ", JACK server gone" : ", audio stopped"));
 }
@@ -532,16 +540,14 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 	}
 	if (!o->quiet)
 		log_info("%s %s: %zu inputs, %zu outputs, %u Hz, period %zu, window %zu, hop %zu, "
-			 "latency %zu frames (%.1f ms); OSC %s:%d",
+			 "latency %zu frames (%.1f ms); OSC %s%s%.0d",
 			 l.jack ? "JACK client" : "PortAudio device",
 			 l.jack ? (l.nsm ? l.nsm_client : cfg->client_name) : strebm_pa_device(l.pa),
 			 l.ec.M, l.ec.K, l.rate,
 			 be_period(&l), l.ec.T, l.ec.H,
-			 l.pa ? strebm_pa_latency(l.pa, NULL)
-			      : strebmd_pipeline_latency(l.pipe, be_period(&l)),
-			 1e3 * (double)(l.pa ? strebm_pa_latency(l.pa, NULL)
-					     : strebmd_pipeline_latency(l.pipe, be_period(&l))) / l.rate,
-			 l.osc ? cfg->osc_address : "off", l.osc ? strebmd_osc_port(l.osc) : 0);
+			 total_latency(&l), 1e3 * (double)total_latency(&l) / l.rate,
+			 l.osc ? cfg->osc_address : "off", l.osc ? ":" : "",
+			 l.osc ? strebmd_osc_port(l.osc) : 0);
 	l.next_status = now_s() + 1.0;
 	while (!stop) {
 		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
