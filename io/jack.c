@@ -373,6 +373,12 @@ int strebm_jack_open(struct strebm_jack *j, char *err, size_t errlen)
 		if (status & JackNameNotUnique)
 			snprintf(err, errlen, "JACK client name '%s' is taken (another strebmd? "
 				 "set jack.client_name)", j->client_name);
+		else if (status & JackServerError)
+			/* jackd 2 refuses a name in use this way (its log says
+			 * "already exists") when the exact name is asked for */
+			snprintf(err, errlen, "the JACK server refused client '%s' (status 0x%x): is "
+				 "the name in use (another strebmd)? set --client-name or "
+				 "jack.client_name", j->client_name, (unsigned)status);
 		else
 			snprintf(err, errlen, "cannot open JACK client '%s' (status 0x%x)",
 				 j->client_name, (unsigned)status);

@@ -224,6 +224,14 @@ start_strebmd "$STREBMD" --channels 2 --set jack.connect_outputs=,system:playbac
 jconnect system:capture_1 strebmd:in_1 || fail "cannot connect system:capture_1 to strebmd:in_1"
 jconnect strebmd:source_1 system:playback_1 || fail "cannot connect strebmd:source_1 to system:playback_1"
 sleep 0.3
+# a second strebmd under the same client name: a clear error, the first unharmed
+if timeout 10 "$STREBMD" --backend jack --set osc.port=0 --channels 2 >/dev/null 2>"$TMP/dup.err"; then
+	fail "a second strebmd named strebmd started"
+elif grep -q "name in use" "$TMP/dup.err" && kill -0 "$SPID"; then
+	pass "a second strebmd with the same client name: $(head -1 "$TMP/dup.err")"
+else
+	fail "a second strebmd with the same client name: $(cat "$TMP/dup.err")"
+fi
 worst=0
 rss_at_10=0
 res_at_10=
