@@ -529,7 +529,10 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 		l.osc = strebmd_osc_create(cfg->osc_address, cfg->osc_port, cfg->osc_allow, &ops, &l,
 					   err, sizeof(err));
 		if (!l.osc) {
-			log_error("%s (another strebmd? set osc.port, or osc.port=0 to turn OSC off)", err);
+			log_error("%s (%s, or osc.port=0 to turn OSC off)", err,
+				  strstr(err, "cannot resolve") || strstr(err, "assign requested")
+				  ? "set osc.address to an address of this machine"
+				  : "another strebmd? set osc.port");
 			goto out;
 		}
 	}
