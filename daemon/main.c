@@ -116,16 +116,16 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 	(void)cfg;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "b:i:o:k:m:K:C:n:s:c:r:qvhV", longopts, NULL)) != -1) {
-		const char *key = NULL;
+		const char *key = NULL, *opt = NULL;
 		switch (c) {
-		case 'b': key = "audio.backend"; break;
+		case 'b': key = "audio.backend"; opt = "--backend"; break;
 		case 'i': o->input = optarg; break;
 		case 'o': o->output_dir = optarg; break;
-		case 'k': key = "engine.sources"; break;
-		case 'm': key = "engine.mode"; break;
-		case 'K': key = "engine.kernel"; break;
-		case 'C': key = "audio.channels"; break;
-		case 'n': key = "jack.client_name"; break;
+		case 'k': key = "engine.sources"; opt = "--sources"; break;
+		case 'm': key = "engine.mode"; opt = "--mode"; break;
+		case 'K': key = "engine.kernel"; opt = "--kernel"; break;
+		case 'C': key = "audio.channels"; opt = "--channels"; break;
+		case 'n': key = "jack.client_name"; opt = "--client-name"; break;
 		case 's':
 			if (o->nsets >= MAX_SETS) {
 				log_error("too many --set options (at most %d)", MAX_SETS);
@@ -152,6 +152,17 @@ static int parse_args(int argc, char **argv, struct options *o, struct strebm_co
 			return -EINVAL;
 		}
 		if (key) {
+			/* the value checked now, so that an error names the option typed */
+			static struct strebm_config scratch;
+			char section[16], err[STREBM_CONFIG_ERR];
+			const char *dot = strchr(key, '.');
+			snprintf(section, sizeof(section), "%.*s", (int)(dot - key), key);
+			strebm_config_defaults(&scratch);
+			if (strebm_config_set_key(&scratch, section, dot + 1, optarg, opt, err,
+						  sizeof(err)) < 0) {
+				log_error("%s", err);
+				return -EINVAL;
+			}
 			if (nbuf >= MAX_SETS || o->nsets >= MAX_SETS) {
 				log_error("too many options");
 				return -EINVAL;
