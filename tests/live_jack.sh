@@ -30,6 +30,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # a killed test (meson's timeout) leaves no server behind
 export JACK_DEFAULT_SERVER=$SRV
 export JACK_NO_AUDIO_RESERVATION=1
 
@@ -38,6 +39,10 @@ command -v jackd >/dev/null || { echo "jackd not installed"; exit 1; }
 
 # start_server RATE PERIOD
 start_server() {
+	if jack_lsp >/dev/null 2>&1; then
+		echo "a JACK server named $SRV is already running (a killed earlier run?): stop it first"
+		exit 1
+	fi
 	jackd -n "$SRV" -d dummy -r "$1" -p "$2" >>"$TMP/jackd.log" 2>&1 &
 	JPID=$!
 	i=0
