@@ -24,6 +24,10 @@ SPID=
 fails=0
 pass() { echo "ok   - $1"; }
 fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+# JACK's command-line clients can hang in jack_client_open while another
+# client registers (seen once: jack_lsp waited for minutes): each gets a bound
+jlsp() { timeout 5 jack_lsp "$@"; }
+player() { timeout 150 "$PLAYER" "$@"; }
 cleanup() {
 	[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null
 	[ -n "$JPID" ] && kill -9 "$JPID" 2>/dev/null
@@ -39,14 +43,14 @@ command -v jackd >/dev/null || { echo "jackd not installed"; exit 1; }
 
 # start_server RATE PERIOD
 start_server() {
-	if jack_lsp >/dev/null 2>&1; then
+	if jlsp >/dev/null 2>&1; then
 		echo "a JACK server named $SRV is already running (a killed earlier run?): stop it first"
 		exit 1
 	fi
 	jackd -n "$SRV" -d dummy -r "$1" -p "$2" >>"$TMP/jackd.log" 2>&1 &
 	JPID=$!
 	i=0
-	while ! jack_lsp >/dev/null 2>&1; do
+	while ! jlsp >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "jackd did not start"; cat "$TMP/jackd.log"; exit 1; }
 		sleep 0.1
 	done
@@ -64,7 +68,7 @@ start_strebmd() {
 }
 wait_ports() { # up to 10 s
 	i=0
-	while ! jack_lsp 2>/dev/null | grep -q '^strebmd:source_1$'; do
+	while ! jlsp 2>/dev/null | grep -q '^strebmd:source_1$'; do
 		i=$((i + 1)); [ $i -gt 100 ] && return 1
 		kill -0 "$SPID" 2>/dev/null || return 1
 		sleep 0.1
@@ -74,7 +78,7 @@ wait_ports() { # up to 10 s
 # connect a client whose ports exist but which is not active yet)
 jconnect() {
 	i=0
-	until jack_connect "$1" "$2" 2>/dev/null; do
+	until timeout 5 jack_connect "$1" "$2" 2>/dev/null; do
 		i=$((i + 1)); [ $i -gt 50 ] && return 1
 		sleep 0.1
 	done
@@ -107,7 +111,7 @@ for P in 256 64; do
 	for attempt in 1 2 3; do
 		start_server 16000 $P
 		start_strebmd "$STREBMD" --channels 2 || exit 1
-		"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/live$P" >"$TMP/player.out" || fail "player failed (period $P)"
+		player --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/live$P" >"$TMP/player.out" || fail "player failed (period $P)"
 		stop_strebmd
 		stop_server
 		x=$(sed -n 's/^xruns //p' "$TMP/player.out")
@@ -145,11 +149,11 @@ start_server 16000 256
 	--set portaudio.frames=256 --set osc.port=0 >"$TMP/strebmd.log" 2>&1 &
 SPID=$!
 i=0
-while ! jack_lsp 2>/dev/null | grep -q '^strebmd:out_1$'; do
+while ! jlsp 2>/dev/null | grep -q '^strebmd:out_1$'; do
 	i=$((i + 1)); [ $i -gt 100 ] && break
 	sleep 0.1
 done
-"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/pa" \
+player --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/pa" \
 	--in-ports strebmd:in_ --out-ports strebmd:out_ --base 0 --align-measured \
 	>"$TMP/player.out" 2>&1 || fail "player failed (PortAudio): $(cat "$TMP/player.out")"
 stop_strebmd
@@ -168,7 +172,7 @@ grep -q "no PortAudio device 'nosuch'; available: 0 'system'" "$TMP/err" \
 # --- 2. NaN/Inf in one channel, and an unconnected input
 start_server 16000 256
 start_strebmd "$STREBMD" --channels 3 --sources 2 --set daemon.status_interval=1 || exit 1
-if "$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/nan" \
+if player --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/nan" \
 	--nan-channel 1 --nan-at 2 --nan-for 0.5 >/dev/null 2>"$TMP/player.err"; then
 	pass "NaN/Inf input on in_2: every output sample finite"
 else
@@ -187,10 +191,10 @@ grep -v stopping "$TMP/strebmd.log" | grep -q 'dead inputs 3, ' \
 # --- 3. buffer size switched 64 <-> 4096 while audio runs
 start_server 48000 256
 start_strebmd "$STREBMD" --channels 2 || exit 1
-"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs" >/dev/null 2>"$TMP/player.err" &
+player --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs" >/dev/null 2>"$TMP/player.err" &
 PP=$!
 for b in 64 4096 64 4096 128 2048 64 4096 64 1024; do
-	jack_bufsize "$b" >/dev/null 2>&1
+	timeout 5 jack_bufsize "$b" >/dev/null 2>&1
 	sleep 0.4
 done
 # the test client itself may be dropped by a loaded server while the period
@@ -201,7 +205,7 @@ kill -0 "$SPID" 2>/dev/null && pass "buffer size switched 10 times between 64 an
 	|| fail "strebmd died during buffer-size changes: $(tail -5 "$TMP/strebmd.log")"
 # a client the server dropped meanwhile comes back by itself: wait for its ports
 i=0
-while [ "$(jack_lsp 2>/dev/null | grep -c '^strebmd:')" -lt 4 ] && [ $i -lt 100 ]; do
+while [ "$(jlsp 2>/dev/null | grep -c '^strebmd:')" -lt 4 ] && [ $i -lt 100 ]; do
 	i=$((i + 1)); sleep 0.1
 done
 grep -q "went away" "$TMP/strebmd.log" && echo "# the server dropped strebmd's client during the changes; it reconnected"
@@ -210,7 +214,7 @@ grep -q "went away" "$TMP/strebmd.log" && echo "# the server dropped strebmd's c
 n=0; ok=0
 while [ $n -lt 3 ]; do
 	n=$((n + 1))
-	"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs2" >"$TMP/player.out" 2>&1 \
+	player --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/bs2" >"$TMP/player.out" 2>&1 \
 		&& { ok=1; break; }
 	grep -qE "cannot connect|no audio cycles|cannot open" "$TMP/player.out" || break
 	echo "# test player attempt $n: $(tail -1 "$TMP/player.out"); again"
@@ -218,7 +222,7 @@ while [ $n -lt 3 ]; do
 done
 [ $ok = 1 ] \
 	&& pass "after the changes (period 1024) it separates, every output sample finite: $(grep -E '^(reported_latency|measured_delay)' "$TMP/player.out" | tr '\n' ' ')" \
-	|| fail "after the buffer-size changes: $(cat "$TMP/player.out"); ports: $(jack_lsp -c 2>&1 | tr '\n' ' '); strebmd: $(tail -5 "$TMP/strebmd.log" | tr '\n' ' ')"
+	|| fail "after the buffer-size changes: $(cat "$TMP/player.out"); ports: $(jlsp -c 2>&1 | tr '\n' ' '); strebmd: $(tail -5 "$TMP/strebmd.log" | tr '\n' ' ')"
 stop_strebmd
 stop_server
 
@@ -250,11 +254,11 @@ for c in $(seq 1 20); do
 	# connections: the one we made, the one strebmd made, the configured one
 	j=0
 	while :; do
-		conns=$(jack_lsp -c 2>/dev/null)
+		conns=$(jlsp -c 2>/dev/null)
 		echo "$conns" | grep -A3 '^system:capture_1$' | grep -q 'strebmd:in_1' &&
 		echo "$conns" | grep -A3 '^system:playback_1$' | grep -q 'strebmd:source_1' &&
 		echo "$conns" | grep -A3 '^system:playback_2$' | grep -q 'strebmd:source_2' && break
-		j=$((j + 1)); [ $j -gt 50 ] && { ok=0; fail "cycle $c: connections not restored"; jack_lsp -c; break 2; }
+		j=$((j + 1)); [ $j -gt 50 ] && { ok=0; fail "cycle $c: connections not restored"; jlsp -c; break 2; }
 		sleep 0.1
 	done
 	worst=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v w="$worst" 'BEGIN { d = a - b; printf "%.2f", (d > w ? d : w) }')
@@ -283,8 +287,8 @@ if [ $ok = 1 ]; then
 			|| fail "over restarts 10 to 20: RSS $rss_at_10 -> $rss_end kB, $res_at_10 -> $res_end"
 	fi
 	# the capture port adds its latency to in_1's path: the player's is direct
-	jack_disconnect system:capture_1 strebmd:in_1
-	"$PLAYER" --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/after" >/dev/null || fail "player failed after restarts"
+	timeout 5 jack_disconnect system:capture_1 strebmd:in_1
+	player --input "$DATA/linear_k2_16k/mix.wav" --sources 2 --out-dir "$TMP/after" >/dev/null || fail "player failed after restarts"
 	db=$(median linear_k2_16k "$TMP/after")
 	awk -v a="$db" 'BEGIN { exit !(a >= 20) }' && pass "separation resumed after 20 restarts: $db dB" \
 		|| fail "separation after restarts: '$db' dB"
@@ -299,7 +303,7 @@ loops=$(( (LONG + 5) / 6 ))
 for attempt in 1 2 3; do
 	start_server 48000 128
 	start_strebmd "$STREBMD" --channels 4 || exit 1
-	"$PLAYER" --input "$DATA/linear_k4_48k/mix.wav" --sources 4 --loops $loops --tail 0.2 --out-dir "$TMP/k4" >"$TMP/player.out" 2>&1 || fail "player failed (M = K = 4)"
+	player --input "$DATA/linear_k4_48k/mix.wav" --sources 4 --loops $loops --tail 0.2 --out-dir "$TMP/k4" >"$TMP/player.out" 2>&1 || fail "player failed (M = K = 4)"
 	stop_strebmd
 	stop_server
 	u=$(status_field underruns)
@@ -321,10 +325,10 @@ fi
 if [ -n "$RTCHECK" ]; then
 	start_server 48000 128
 	start_strebmd "$RTCHECK" --channels 2 || exit 1
-	"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt" >/dev/null 2>&1 &
+	player --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt" >/dev/null 2>&1 &
 	PP=$!
 	sleep 1
-	jack_bufsize 64 >/dev/null 2>&1; sleep 0.5; jack_bufsize 1024 >/dev/null 2>&1
+	timeout 5 jack_bufsize 64 >/dev/null 2>&1; sleep 0.5; timeout 5 jack_bufsize 1024 >/dev/null 2>&1
 	wait $PP
 	stop_strebmd
 	n=$(sed -n 's/^rtcheck: \([0-9]*\) audio callbacks checked.*/\1/p' "$TMP/strebmd.log")
@@ -334,7 +338,7 @@ if [ -n "$RTCHECK" ]; then
 	STREBMD_RTCHECK_SELFTEST=1 "$RTCHECK" --backend jack --channels 2 --set osc.port=0 >"$TMP/self.log" 2>&1 &
 	SPID=$!
 	wait_ports
-	"$PLAYER" --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt2" >/dev/null 2>&1
+	player --input "$DATA/linear_k2_48k/mix.wav" --sources 2 --out-dir "$TMP/rt2" >/dev/null 2>&1
 	wait "$SPID"; rc=$?; SPID=
 	grep -q 'VIOLATION on the audio thread: malloc' "$TMP/self.log" && [ $rc -ne 0 ] \
 		&& pass "rtcheck self-test: an allocation in the callback aborts (exit $rc)" \
