@@ -29,6 +29,7 @@
 #include "pa.h"
 #include "log.h"
 #include "setup.h"
+#include "statefile.h"
 #include "wavfile.h"
 #include "worker.h"
 
@@ -371,6 +372,17 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (*cfg->state_file) {
+		/* a run that starts already separated, as the live daemon does */
+		int r = strebm_statefile_load_engine(cfg->state_file, strebmd_worker_engine(w), err,
+						     sizeof(err));
+		if (r == 0) {
+			if (!o->quiet)
+				log_info("model state restored from %s", cfg->state_file);
+		} else if (r != -ENOENT) {
+			log_warn("%s (starting from a fresh model)", err);
+		}
+	}
 	out = strebm_wav_out_open(o->output_dir, ec.K, info.rate, err, sizeof(err));
 	if (!out) {
 		log_error("%s", err);
@@ -430,6 +442,13 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		goto out;
 	}
 	out = NULL;
+	if (*cfg->state_file) {
+		if (strebm_statefile_save_engine(cfg->state_file, strebmd_worker_engine(w), err,
+						 sizeof(err)) < 0)
+			log_warn("%s", err);
+		else if (!o->quiet)
+			log_info("model state saved to %s", cfg->state_file);
+	}
 	audio_s = (double)done / info.rate;
 	strebm_engine_get_status(strebmd_worker_engine(w), &st);
 	if (o->report && write_report(o->report, &ec, strebm_engine_latency(strebmd_worker_engine(w)),

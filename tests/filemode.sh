@@ -181,6 +181,26 @@ for f in dead ident zero dc; do
 	done
 done
 
+# --- daemon.state_file: a run saves its model, the next starts from it
+sco() { "$SCORE" "$DATA/linear_k2_16k/mix.wav" "$DATA/linear_k2_16k/refs" "$1" | sed -n 's/^median SI-SDR improvement: \([-0-9.]*\) dB.*/\1/p'; }
+st="$TMP/model.strebm"
+"$STREBMD" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s1" --set daemon.state_file="$st" 2>"$TMP/err1"
+"$STREBMD" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s2" --set daemon.state_file="$st" 2>"$TMP/err2"
+a=$(sco "$TMP/s1"); b=$(sco "$TMP/s2")
+if grep -q "state saved" "$TMP/err1" && grep -q "state restored" "$TMP/err2" && [ -s "$st" ] &&
+   awk -v a="$a" -v b="$b" 'BEGIN { exit !(b >= a) }'; then
+	pass "state file: saved, restored by the next run, which starts separated ($a -> $b dB)"
+else
+	fail "state file: $a -> $b dB; $(cat "$TMP/err1" "$TMP/err2")"
+fi
+# a state of another shape: a warning, a fresh model, exit 0
+if "$STREBMD" -q --input "$DATA/linear_k3_16k/mix.wav" --output-dir "$TMP/s3" --set daemon.state_file="$st" 2>"$TMP/err3" &&
+   grep -q "fresh model" "$TMP/err3" && [ -s "$TMP/s3/source_3.wav" ]; then
+	pass "state file of another shape: $(head -1 "$TMP/err3")"
+else
+	fail "state file of another shape: $(cat "$TMP/err3")"
+fi
+
 # --- help and version
 "$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do
 	grep -q -- "$o" "$TMP/help" || fail "--help does not document $o"
