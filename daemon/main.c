@@ -389,9 +389,11 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		goto out;
 	}
 	if (!o->quiet)
-		log_info("%s: %zu channels, %u Hz, %.2f s; %s mode, %zu sources, window %zu, "
-			 "hop %zu (latency %.1f ms)", o->input, info.channels, info.rate,
-			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K, ec.T,
+		log_info("%s: %zu channel%s, %u Hz, %.2f s; %s mode, %zu source%s, window %zu, "
+			 "hop %zu (latency %.1f ms)", o->input, info.channels,
+			 info.channels == 1 ? "" : "s", info.rate,
+			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K,
+			 ec.K == 1 ? "" : "s", ec.T,
 			 ec.H, 1000.0 * (double)strebm_engine_latency(strebmd_worker_engine(w)) /
 				 info.rate);
 	progress = !o->quiet && isatty(STDERR_FILENO) && info.frames > 10 * (size_t)info.rate;
@@ -459,9 +461,14 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		if (interrupted)
 			log_info("stopped by signal after %.2f s of audio; the files hold what was done",
 				 audio_s);
-		log_info("wrote %zu sources to %s/source_1.wav .. source_%zu.wav "
+		char files[64];
+		if (ec.K == 1)
+			snprintf(files, sizeof(files), "source_1.wav");
+		else
+			snprintf(files, sizeof(files), "source_1.wav .. source_%zu.wav", ec.K);
+		log_info("wrote %zu source%s to %s/%s "
 			 "(%.2f s of audio, worker %.3f s CPU, real-time factor %.4f)", ec.K,
-			 o->output_dir, ec.K, audio_s, strebmd_worker_cpu_seconds(w),
+			 ec.K == 1 ? "" : "s", o->output_dir, files, audio_s, strebmd_worker_cpu_seconds(w),
 			 audio_s > 0 ? strebmd_worker_cpu_seconds(w) / audio_s : 0.0);
 	}
 	ret = 0;

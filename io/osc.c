@@ -554,7 +554,7 @@ static bool get_number(struct request *q, const char *unit, double lo, double hi
 		return false;
 	}
 	if ((lo_open ? *v <= lo : *v < lo) || *v > hi) {
-		reply_error(q->o, q->path, "out of range: %g %s not in %s%g..%g %s", *v, unit,
+		reply_error(q->o, q->path, "out of range: %g %s not in %s%.4g..%.4g %s", *v, unit,
 			    lo_open ? "(" : "", lo, hi, unit);
 		return false;
 	}
