@@ -2,6 +2,7 @@
 #include "conv.h"
 
 #include <errno.h>
+#include <fftw3.h> /* after <complex.h> (conv.h): fftw_complex is double complex */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,13 @@ struct strebm_conv {
 	double lg_w;
 	double health, mix;
 	bool degraded;
+
+	/* start-up taper: the projected-back demixer's filters, windowed in lag */
+	double *tbuf;              /* N, fftw_malloc'd */
+	fftw_complex *tspec;       /* F, fftw_malloc'd */
+	fftw_plan tfwd, tinv;
+	double *twin;              /* N: Gaussian lag window / N */
+	double complex *tD;        /* F x K x K */
 };
 
 /* ------------------------------------------------------------------ small complex algebra */
@@ -779,7 +787,7 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->forget = pow(0.96, 1.0 / (q > 0.0 ? q : 1.0));
 	cfg->load = 1e-3;
 	cfg->sweeps = 1;
-	cfg->warm_sweeps = 4;
+	cfg->warm_sweeps = 2;
 	cfg->warm_hops = (unsigned)lround(32.0 * q);
 	cfg->envelope = false;
 	for (k = 0; k < STREBM_MAX_SOURCES; k++)
@@ -806,6 +814,9 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->ctx_uniform = false;
 	cfg->ensemble = false;
 	cfg->align_every = (unsigned)lround(8.0 * q);
+	cfg->taper = 1.0 / 32.0;
+	cfg->taper_hops = (unsigned)lround(64.0 * q);
+	cfg->taper_fade = (unsigned)lround(32.0 * q);
 	cfg->health = true;
 	cfg->health_min = 0.07;
 }
@@ -820,7 +831,8 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	    cfg->H < 1 || cfg->H > cfg->N / 2 || cfg->ref_mic >= cfg->M ||
 	    !(cfg->forget > 0.0 && cfg->forget < 1.0) || !(cfg->load >= 0.0) ||
 	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ctx_frames > 4096 ||
-	    (cfg->ctx_frames && cfg->ctx_sweeps < 1) || !(cfg->ctx_load >= 0.0) || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
+	    (cfg->ctx_frames && cfg->ctx_sweeps < 1) || !(cfg->ctx_load >= 0.0) ||
+	    !(cfg->taper >= 0.0 && cfg->taper <= 1.0) || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
 	    !(cfg->floor >= 0.0) || !(cfg->ell_lo > 0.0 && cfg->ell_hi >= cfg->ell_lo) ||
 	    !(cfg->ell_init_lo > 0.0 && cfg->ell_init_hi >= cfg->ell_init_lo))
 		return NULL;
@@ -866,6 +878,24 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	c->genv = calloc(K * R, sizeof(double));
 	c->mu = calloc((K < 2 ? 2 : K) * F, sizeof(double));
 	c->scr = calloc(K * K * K + 2 * K * K + K, sizeof(double complex));
+	if (cfg->taper > 0.0) {
+		double sig = cfg->taper * (double)c->N;
+		size_t t;
+		c->tbuf = fftw_malloc(c->N * sizeof(double));
+		c->tspec = fftw_malloc(F * sizeof(fftw_complex));
+		c->twin = calloc(c->N, sizeof(double));
+		c->tD = calloc(F * K * K, sizeof(double complex));
+		if (!c->tbuf || !c->tspec || !c->twin || !c->tD)
+			goto fail;
+		c->tfwd = fftw_plan_dft_r2c_1d((int)c->N, c->tbuf, c->tspec, FFTW_ESTIMATE);
+		c->tinv = fftw_plan_dft_c2r_1d((int)c->N, c->tspec, c->tbuf, FFTW_ESTIMATE);
+		if (!c->tfwd || !c->tinv)
+			goto fail;
+		for (t = 0; t < c->N; t++) {
+			double tau = t < c->N / 2 ? (double)t : (double)t - (double)c->N;
+			c->twin[t] = exp(-0.5 * tau * tau / (sig * sig)) / (double)c->N;
+		}
+	}
 	c->C = cfg->ctx_frames;
 	if (c->C) {
 		c->ctx = calloc(F * c->C * K, sizeof(*c->ctx));
@@ -924,6 +954,14 @@ void strebm_conv_destroy(struct strebm_conv *c)
 	free(c->ctx);
 	free(c->ctx_g);
 	free(c->ctx_px);
+	if (c->tfwd)
+		fftw_destroy_plan(c->tfwd);
+	if (c->tinv)
+		fftw_destroy_plan(c->tinv);
+	fftw_free(c->tbuf);
+	fftw_free(c->tspec);
+	free(c->twin);
+	free(c->tD);
 	free(c);
 }
 
@@ -965,6 +1003,47 @@ size_t strebm_conv_bins(const struct strebm_conv *c)
 size_t strebm_conv_latency(const struct strebm_conv *c)
 {
 	return c->N;
+}
+
+/* Start-up GP prior across frequency on the demixer (convolutive.md §1.3):
+ * each entry of the projected-back demixer D(f) = diag(a) W(f), a^T = e_ref^T
+ * W^-1, is an impulse response over lag; a Gaussian lag window (the RBF
+ * kernel's MAP smoothing along frequency) ties neighbouring bins together,
+ * which settles the bins' order while data are scarce. W <- (1 - w) D + w D~
+ * (IP re-normalises the rows at the next sweep). RT-safe: plans made at
+ * create. */
+static void hyp_taper(struct strebm_conv *c, struct hyp *h, double w)
+{
+	size_t F = c->F, K = c->K, N = c->N, f, k, m, r, t;
+	double complex *scr = c->scr;
+
+	for (f = 0; f < F; f++) {
+		double complex *W = h->W + f * K * K, *D = c->tD + f * K * K, a[STREBM_MAX_SOURCES];
+		for (r = 0; r < K; r++) {
+			for (k = 0; k < K; k++)
+				scr[r * K + k] = W[k * K + r];
+			a[r] = r == c->ref ? 1.0 : 0.0;
+		}
+		if (!csolve(scr, a, K))
+			for (k = 0; k < K; k++)
+				a[k] = 1.0;
+		for (k = 0; k < K; k++)
+			for (m = 0; m < K; m++)
+				D[k * K + m] = a[k] * W[k * K + m];
+	}
+	for (k = 0; k < K; k++)
+		for (m = 0; m < K; m++) {
+			for (f = 0; f < F; f++)
+				c->tspec[f] = c->tD[(f * K + k) * K + m];
+			fftw_execute(c->tinv);
+			for (t = 0; t < N; t++)
+				c->tbuf[t] *= c->twin[t];
+			fftw_execute(c->tfwd);
+			for (f = 0; f < F; f++) {
+				double complex d = c->tD[(f * K + k) * K + m];
+				h->W[(f * K + k) * K + m] = (1.0 - w) * d + w * c->tspec[f];
+			}
+		}
 }
 
 /* Health: 1 - the largest correlation between two outputs' log-gain
@@ -1051,6 +1130,13 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 				ns = 1;
 			for (s = 0; s < ns; s++)
 				hyp_sweep(c, h, c->cfg.load, scr);
+			if (c->tbuf && c->frames <= c->cfg.taper_hops + c->cfg.taper_fade) {
+				double w = c->frames <= c->cfg.taper_hops ? 1.0
+					   : 1.0 - (double)(c->frames - c->cfg.taper_hops) /
+						   (double)(c->cfg.taper_fade + 1);
+				hyp_taper(c, h, w);
+				hyp_sweep(c, h, c->cfg.load, scr);
+			}
 			if (c->cfg.perm_every && c->frames % c->cfg.perm_every == 0 &&
 			    h->ring_n >= c->R / 2)
 				c->reseeds += hyp_perm_check(c, h, scr);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <complex.h>
 #include <errno.h>
+#include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,92 @@ START_TEST(test_separates_convolutive)
 		      "variant %d: only %zu of %zu bins in the common permutation", _i, agree, used);
 	free(pf);
 	strebm_conv_destroy(c);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
+/* Energy share of the projected-back demixing filters (inverse DFT over the
+ * bins, FFTW) within |lag| <= 3 sigma of lag 0, the worst of the K x K. */
+static double filter_compactness(const struct strebm_conv *c, double sigma)
+{
+	size_t F = strebm_conv_bins(c), N = 2 * (F - 1), f, k, m, t;
+	double *buf = fftw_malloc(N * sizeof(double)), worst = 1.0;
+	fftw_complex *spec = fftw_malloc(F * sizeof(fftw_complex));
+	double complex *D = malloc(F * 4 * sizeof(double complex));
+	fftw_plan p = fftw_plan_dft_c2r_1d((int)N, spec, buf, FFTW_ESTIMATE);
+
+	for (f = 0; f < F; f++)
+		ck_assert_int_eq(strebm_conv_demix(c, f, D + 4 * f), 0);
+	for (k = 0; k < 2; k++)
+		for (m = 0; m < 2; m++) {
+			double in = 0.0, all = 0.0;
+			for (f = 0; f < F; f++)
+				spec[f] = D[4 * f + 2 * k + m];
+			fftw_execute(p);
+			for (t = 0; t < N; t++) {
+				double lag = t < N / 2 ? (double)t : (double)N - (double)t;
+				all += buf[t] * buf[t];
+				if (lag <= 3.0 * sigma)
+					in += buf[t] * buf[t];
+			}
+			if (all > 0.0 && in / all < worst)
+				worst = in / all;
+		}
+	fftw_destroy_plan(p);
+	fftw_free(buf);
+	fftw_free(spec);
+	free(D);
+	return worst;
+}
+
+/* The start-up taper (a GP prior across frequency on the demixer) keeps the
+ * demixing filters short while it acts, where the plain start is spread over
+ * every lag; after it has faded, the solver separates as well as without. */
+START_TEST(test_taper)
+{
+	double h[2][2][LTAP], imp[2], comp[2];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	double in[2 * HOP], out[2 * HOP];
+	int v;
+
+	make_sources(S);
+	make_filters(h);
+	mix(S, h, X, IMG);
+	for (v = 0; v < 2; v++) {
+		struct strebm_conv_config cfg;
+		struct strebm_conv *c;
+		size_t start, k, hops;
+		strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+		ck_assert_double_eq_tol(cfg.taper, 1.0 / 32.0, 1e-15); /* on by default */
+		if (v == 1)
+			cfg.taper = 0.0;
+		c = strebm_conv_create(&cfg);
+		ck_assert_ptr_nonnull(c);
+		/* to the middle of the full-strength phase (frames are counted
+		 * from the first non-silent one) */
+		hops = cfg.taper_hops / 2;
+		for (start = 0; start / HOP < hops; start += HOP) {
+			for (k = 0; k < 2; k++)
+				memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+			strebm_conv_process(c, in, out, true);
+		}
+		comp[v] = filter_compactness(c, cfg.taper * NF);
+		strebm_conv_destroy(c);
+	}
+	ck_assert_msg(comp[0] > 0.7 && comp[0] > comp[1] + 0.3,
+		      "compactness with the taper %.3f, without %.3f", comp[0], comp[1]);
+	/* the whole file with the taper (the default): separated */
+	{
+		struct strebm_conv *c = make_conv(false, false, false);
+		run_conv(c, X, Y);
+		score(IMG, X, Y, 24000, imp);
+		ck_assert_msg(imp[0] > 12.0 && imp[1] > 12.0, "%.2f / %.2f dB", imp[0], imp[1]);
+		strebm_conv_destroy(c);
+	}
 	free(S);
 	free(X);
 	free(IMG);
@@ -418,6 +505,7 @@ int main(void)
 	tcase_set_timeout(te, 300);
 	tcase_add_loop_test(tc, test_separates_convolutive, 0, 5);
 	tcase_add_test(tc, test_images_sum_to_reference);
+	tcase_add_test(tc, test_taper);
 	tcase_add_test(tc, test_degrades_to_passthrough);
 	tcase_add_test(tc, test_silence);
 	tcase_add_test(tc, test_misuse);
