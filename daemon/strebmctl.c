@@ -342,6 +342,25 @@ static int cmd_status(struct ctl *c)
 	for (k = 0; k < K && 8 + k < r.argc; k++)
 		printf("source %d length-scale: %.3f ms\n", k + 1, arg_num(&r, 8 + k));
 	msg_free(&r);
+	if (query(c, "/strebm/health", "siihih", &r))
+		return 1;
+	{
+		unsigned dead = (uint32_t)(int64_t)arg_num(&r, 4), m;
+		int n = 0;
+		printf("audio: %s\n", strcmp(arg_str(&r, 0), "running") ? "stopped (the JACK server "
+		       "is gone or the device stopped; strebmd waits for it)" : "running");
+		printf("separation: %s%s\n", arg_num(&r, 1) != 0.0 ? "degraded (cannot separate: "
+		       "passing the reference microphone through)" : "ok",
+		       arg_num(&r, 2) != 0.0 ? ", frozen" : "");
+		printf("non-finite input hops: %.0f\n", arg_num(&r, 3));
+		printf("dead inputs:");
+		for (m = 0; m < 32; m++)
+			if (dead & (1u << m))
+				printf("%s%u", n++ ? "+" : " ", m + 1);
+		printf("%s\n", n ? "" : " none");
+		printf("commands refused by the engine: %.0f\n", arg_num(&r, 5));
+	}
+	msg_free(&r);
 	return 0;
 }
 

@@ -651,6 +651,28 @@ static void on_status(struct request *q)
 	reply(q->o, q->path, m);
 }
 
+/* What /strebm/status leaves out: whether audio flows (no: the JACK server is
+ * gone or the device stopped), the convolutive fallback, freeze, and the
+ * counters of trouble. */
+static void on_health(struct request *q)
+{
+	const struct strebmd_status *st = &q->st;
+	lo_message m;
+
+	if (!no_arg(q))
+		return;
+	m = lo_message_new();
+	if (!m)
+		return;
+	lo_message_add_string(m, st->running ? "running" : "stopped");
+	lo_message_add_int32(m, st->degraded ? 1 : 0);
+	lo_message_add_int32(m, st->frozen ? 1 : 0);
+	lo_message_add_int64(m, (int64_t)st->nonfinite);
+	lo_message_add_int32(m, (int32_t)st->dead_mask);
+	lo_message_add_int64(m, (int64_t)st->refused);
+	reply(q->o, q->path, m);
+}
+
 static void on_lengthscale(struct request *q)
 {
 	struct strebmd_cmd c = { .type = STREBMD_CMD_ELL, .source = q->source };
@@ -909,6 +931,7 @@ static const struct route global_routes[] = {
 	{ "freeze", on_freeze },
 	{ "reset", on_reset },
 	{ "status", on_status },
+	{ "health", on_health },
 	{ "subscribe", on_subscribe },
 	{ "unsubscribe", on_unsubscribe },
 	{ "save", on_save },

@@ -109,6 +109,7 @@ int main(void)
 	status.learn[0] = status.learn[1] = true;
 	status.rms_dbfs[1] = -35.0;
 	status.running = true;
+	status.dead_mask = 2;
 	o = strebmd_osc_create("127.0.0.1", 0, "127.0.0.1", &ops, NULL, err, sizeof(err));
 	if (!o) {
 		fprintf(stderr, "%s\n", err);

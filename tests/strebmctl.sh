@@ -42,6 +42,9 @@ ok ping "answers" -- ping
 ok status "sources: 2" -- status
 ok status-rate "sample rate: 48000 Hz" -- status
 ok status-ell "source 2 length-scale: 2.000 ms" -- status
+ok status-audio "audio: running" -- status
+ok status-separation "separation: ok" -- status
+ok status-dead "dead inputs: 2" -- status
 ok mode-query "mode: linear" -- mode
 ok mode-set "mode set to nonlinear" -- mode nonlinear
 ok mode-after "mode: nonlinear" -- mode

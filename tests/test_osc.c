@@ -118,6 +118,10 @@ static void fake_init(void)
 	fake.st.gain_db[0] = -6.0;
 	fake.st.mute[1] = true;
 	fake.st.rms_dbfs[0] = -20.0;
+	fake.st.degraded = true;
+	fake.st.nonfinite = 7;
+	fake.st.dead_mask = 5;
+	fake.st.refused = 3;
 	fake.st.rms_dbfs[1] = -30.0;
 }
 
@@ -388,6 +392,7 @@ static const struct row table[] = {
 	{ "/strebm/freeze", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/freeze", .rtypes = "i" },
 	{ "/strebm/reset", "", 0, NULL, POSTS, STREBMD_CMD_RESET, 0, 0, 0, NULL, NULL },
 	{ "/strebm/status", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/status", .rtypes = "siiihhhfff" },
+	{ "/strebm/health", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/health", .rtypes = "siihih" },
 	{ "/strebm/save", "s", 0, "/tmp/show.state", REPLIES, 0, 0, 0, 0, .rpath = "/strebm/save", .rtypes = "s" },
 	{ "/strebm/load", "s", 0, "/tmp/show.state", REPLIES, 0, 0, 0, 0, .rpath = "/strebm/load", .rtypes = "s" },
 };
@@ -440,6 +445,13 @@ START_TEST(test_address_table)
 			ck_assert_double_eq_tol(arg_f(r.argv[7]), 0.25, 1e-6);
 			ck_assert_double_eq_tol(arg_f(r.argv[8]), 0.5, 1e-6);
 			ck_assert_double_eq_tol(arg_f(r.argv[9]), 3.0, 1e-6);
+		} else if (!strcmp(w->path, "/strebm/health")) {
+			ck_assert_str_eq(arg_s(r.argv[0]), "stopped");
+			ck_assert_int_eq(arg_i(r.argv[1]), 1);
+			ck_assert_int_eq(arg_i(r.argv[2]), 0);
+			ck_assert_int_eq(arg_h(r.argv[3]), 7);
+			ck_assert_int_eq(arg_i(r.argv[4]), 5);
+			ck_assert_int_eq(arg_h(r.argv[5]), 3);
 		} else if (!strcmp(w->path, "/strebm/save")) {
 			ck_assert_str_eq(arg_s(r.argv[0]), "/tmp/show.state");
 			ck_assert_str_eq(fake.saved, "/tmp/show.state");
