@@ -195,7 +195,7 @@ static int load_config(const struct options *o, struct strebm_config *cfg)
 static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *info,
 		      size_t *bad_out, size_t *huge_out)
 {
-	size_t chunk = 8192, done = 0, bad = 0, huge = 0, i;
+	size_t chunk = 8192, done = 0, bad = 0, huge = 0, i, m;
 	double *buf = malloc(chunk * info->channels * sizeof(double));
 
 	if (!buf)
@@ -208,12 +208,15 @@ static int scan_input(struct strebm_wav_in *in, const struct strebm_wav_info *in
 		}
 		if (got == 0)
 			break;
-		for (i = 0; i < (size_t)got * info->channels; i++) {
-			if (!isfinite(buf[i]))
-				bad++;
-			else if (fabs(buf[i]) > STREBM_INPUT_LIMIT)
-				huge++;
-		}
+		/* channel-major: channel m's frames at buf[m * chunk] */
+		for (m = 0; m < info->channels; m++)
+			for (i = 0; i < (size_t)got; i++) {
+				double v = buf[m * chunk + i];
+				if (!isfinite(v))
+					bad++;
+				else if (fabs(v) > STREBM_INPUT_LIMIT)
+					huge++;
+			}
 		done += (size_t)got;
 	}
 	free(buf);

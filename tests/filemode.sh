@@ -145,6 +145,8 @@ sf.write(sys.argv[2] + '/deadnan.wav', z, fs, subtype='FLOAT')
 h = x.copy(); h[1000:1100, 1] = 1e30
 sf.write(sys.argv[2] + '/fewhuge.wav', h, fs, subtype='FLOAT')
 sf.write(sys.argv[2] + '/scaled.wav', x * 8388608.0, fs, subtype='FLOAT')
+t = x.copy(); t[-2000:, 1] = np.nan  # just over 1 %, in channel 2, in the last partial read
+sf.write(sys.argv[2] + '/tailnan.wav', t, fs, subtype='FLOAT')
 PYEOF
 if "$STREBMD" -q --input "$TMP/fewnan.wav" --output-dir "$TMP/few" 2>"$TMP/err" && grep -q "11 unusable samples (11 NaN/Inf" "$TMP/err" \
 	&& $PY -c "import sys,numpy as np,soundfile as sf; assert all(np.isfinite(sf.read('$TMP/few/source_%d.wav'%k)[0]).all() for k in (1,2))"; then
@@ -159,6 +161,7 @@ else
 	fail "a few huge samples: $(cat "$TMP/err")"
 fi
 expect_fail "a float file at integer scale" "is the file scaled" --input "$TMP/scaled.wav" --output-dir "$TMP/o7"
+expect_fail "NaN in channel 2 at the end of the file (1.04 %)" "2000 unusable samples.*too many" --input "$TMP/tailnan.wav" --output-dir "$TMP/o7"
 
 # degenerate mixtures: finite, bounded output, exit 0 (dead channel, identical
 # channels, digital silence, DC offset), in both modes
