@@ -302,6 +302,15 @@ static int write_report(const char *path, const struct strebm_engine_config *ec,
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* The mode the engine runs (a restored state may have set it). */
+static enum strebm_mode run_mode(struct strebmd_worker *w)
+{
+	struct strebm_engine_status es;
+
+	strebm_engine_get_status(strebmd_worker_engine(w), &es);
+	return es.next_mode;
+}
+
 static int run_file(const struct options *o, const struct strebm_config *cfg)
 {
 	struct strebm_wav_in *in = NULL;
@@ -380,8 +389,26 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		int r = strebm_statefile_load_engine(cfg->state_file, strebmd_worker_engine(w), err,
 						     sizeof(err));
 		if (r == 0) {
-			if (!o->quiet)
-				log_info("model state restored from %s", cfg->state_file);
+			struct strebm_engine_status es;
+			strebm_engine_get_status(strebmd_worker_engine(w), &es);
+			if (es.mode != ec.mode &&
+			    strcmp(strebm_config_origin(cfg, "engine.mode"), "default")) {
+				/* the mode asked for wins over the one in the file */
+				log_warn("%s holds a %s-mode model; engine.mode is %s (from %s): "
+					 "starting from a fresh model", cfg->state_file,
+					 strebm_mode_name(es.mode), strebm_mode_name(ec.mode),
+					 strebm_config_origin(cfg, "engine.mode"));
+				strebmd_worker_destroy(w);
+				w = strebmd_worker_create(&ec, info.rate);
+				if (!w) {
+					log_error("cannot create the engine (out of memory?)");
+					ret = -ENOMEM;
+					goto out;
+				}
+			} else if (!o->quiet) {
+				log_info("model state restored from %s (%s mode)", cfg->state_file,
+					 strebm_mode_name(es.mode));
+			}
 		} else if (r != -ENOENT) {
 			log_warn("%s (starting from a fresh model)", err);
 		}
@@ -395,7 +422,7 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 		log_info("%s: %zu channel%s, %u Hz, %.2f s; %s mode, %zu source%s, window %zu, "
 			 "hop %zu (latency %.1f ms)", o->input, info.channels,
 			 info.channels == 1 ? "" : "s", info.rate,
-			 (double)info.frames / info.rate, strebm_mode_name(ec.mode), ec.K,
+			 (double)info.frames / info.rate, strebm_mode_name(run_mode(w)), ec.K,
 			 ec.K == 1 ? "" : "s", ec.T,
 			 ec.H, 1000.0 * (double)strebm_engine_latency(strebmd_worker_engine(w)) /
 				 info.rate);

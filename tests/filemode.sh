@@ -196,6 +196,13 @@ if grep -q "state saved" "$TMP/err1" && grep -q "state restored" "$TMP/err2" && 
 else
 	fail "state file: $a -> $b dB; $(cat "$TMP/err1" "$TMP/err2")"
 fi
+# a state of another mode than the one asked for: the option wins, afresh
+if "$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s4" --mode nonlinear \
+	--set daemon.state_file="$st" 2>"$TMP/err4" && grep -q "linear-mode model; engine.mode is nonlinear" "$TMP/err4"; then
+	pass "state file of another mode: $(head -1 "$TMP/err4")"
+else
+	fail "state file of another mode: $(cat "$TMP/err4")"
+fi
 # a state of another shape: a warning, a fresh model, exit 0
 if "$STREBMD" -q --input "$DATA/linear_k3_16k/mix.wav" --output-dir "$TMP/s3" --set daemon.state_file="$st" 2>"$TMP/err3" &&
    grep -q "fresh model" "$TMP/err3" && [ -s "$TMP/s3/source_3.wav" ]; then
