@@ -690,20 +690,26 @@ static void sources_get(const struct strebm_engine *e, struct source_settings *s
 }
 
 /* Applied to the solver of the mode now in force; a pinned length-scale
- * outside its bounds is left to learn. */
+ * outside that solver's bounds is pinned at the nearest bound. */
 static void sources_put(struct strebm_engine *e, const struct source_settings *s)
 {
+	double lo, hi;
 	size_t k;
 
+	if (e->mode == STREBM_MODE_CONVOLUTIVE)
+		strebm_conv_ell_bounds(e->conv, &lo, &hi);
+	else
+		strebm_linear_ell_bounds(e->lin, &lo, &hi);
 	for (k = 0; k < e->K; k++) {
+		double ell = s->ell[k] < lo ? lo : s->ell[k] > hi ? hi : s->ell[k];
 		if (e->mode == STREBM_MODE_CONVOLUTIVE) {
 			strebm_conv_set_kernel(e->conv, k, s->kernel[k]);
 			if (s->pinned[k])
-				strebm_conv_set_ell(e->conv, k, s->ell[k], true);
+				strebm_conv_set_ell(e->conv, k, ell, true);
 		} else {
 			strebm_linear_set_kernel(e->lin, k, s->kernel[k]);
 			if (s->pinned[k])
-				strebm_linear_set_ell(e->lin, k, s->ell[k], true);
+				strebm_linear_set_ell(e->lin, k, ell, true);
 		}
 	}
 }

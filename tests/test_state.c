@@ -204,6 +204,23 @@ START_TEST(test_settings_roundtrip)
 		ck_assert_double_eq(hi, 200.0);
 		ck_assert_int_eq(strebm_engine_set_ell(b, 1, 1.1 * hi, true), -EINVAL);
 	}
+	/* a pin beyond the linear bounds, set in convolutive mode, is kept at
+	 * the nearest bound across a switch */
+	{
+		double lo, hi, llo, lhi;
+		strebm_engine_ell_bounds(b, &lo, &hi);
+		ck_assert_int_eq(strebm_engine_set_ell(b, 0, hi, true), 0);
+		ck_assert_int_eq(strebm_engine_set_mode(b, STREBM_MODE_LINEAR), 0);
+		strebm_engine_ell_bounds(b, &llo, &lhi);
+		ck_assert_double_lt(lhi, hi);
+		ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
+		strebm_engine_get_status(b, &st);
+		ck_assert(st.pinned[0]);
+		ck_assert_double_eq_tol(st.ell[0], lhi, 1e-12);
+		ck_assert_int_eq(strebm_engine_set_ell(b, 0, 3.5, true), 0);
+		ck_assert_int_eq(strebm_engine_set_mode(b, STREBM_MODE_CONVOLUTIVE), 0);
+		ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
+	}
 	/* a switch back keeps the pin and the kernel too */
 	ck_assert_int_eq(strebm_engine_set_mode(b, STREBM_MODE_LINEAR), 0);
 	ck_assert_int_eq(strebm_engine_process(b, in, out), 0);
