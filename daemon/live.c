@@ -331,12 +331,12 @@ static void refused_note(struct live *l)
 static void status_line(struct live *l, char *buf, size_t len)
 {
 	struct strebmd_status st;
-	char dead[160] = "";
+	char dead[4 * 64] = "";
 	size_t m, n = 0;
 
 	strebmd_pipeline_status(l->pipe, &st);
-	for (m = 0; m < st.M && m < 32; m++)
-		if (st.dead_mask & (1u << m))
+	for (m = 0; m < st.M && m < 64; m++)
+		if (st.dead_mask & ((uint64_t)1 << m))
 			n += (size_t)snprintf(dead + n, sizeof(dead) - n, "%s%zu", n ? "+" : "",
 					      m + 1);
 	snprintf(buf, len, "%s mode, %u sources, %u Hz, hops %lu, rtf %.3f (mean %.3f), xruns %lu, "

@@ -342,10 +342,11 @@ static int cmd_status(struct ctl *c)
 	for (k = 0; k < K && 8 + k < r.argc; k++)
 		printf("source %d length-scale: %.3f ms\n", k + 1, arg_num(&r, 8 + k));
 	msg_free(&r);
-	if (query(c, "/strebm/health", "siihih", &r))
+	if (query(c, "/strebm/health", "siihhh", &r))
 		return 1;
 	{
-		unsigned dead = (uint32_t)(int64_t)arg_num(&r, 4), m;
+		uint64_t dead;
+		unsigned m;
 		int n = 0;
 		printf("audio: %s\n", strcmp(arg_str(&r, 0), "running") ? "stopped (the JACK server "
 		       "is gone or the device stopped; strebmd waits for it)" : "running");
@@ -353,9 +354,10 @@ static int cmd_status(struct ctl *c)
 		       "passing the reference microphone through)" : "ok",
 		       arg_num(&r, 2) != 0.0 ? ", frozen" : "");
 		printf("non-finite input hops: %.0f\n", arg_num(&r, 3));
+		memcpy(&dead, (const void *)r.argv[4], 8); /* h: all 64 bits */
 		printf("dead inputs:");
-		for (m = 0; m < 32; m++)
-			if (dead & (1u << m))
+		for (m = 0; m < 64; m++)
+			if (dead & ((uint64_t)1 << m))
 				printf("%s%u", n++ ? "+" : " ", m + 1);
 		printf("%s\n", n ? "" : " none");
 		printf("commands refused by the engine: %.0f\n", arg_num(&r, 5));

@@ -174,9 +174,9 @@ void strebmd_worker_status(struct strebmd_worker *w, struct strebmd_status *st)
 		st->ell_max_ms = 1e3 * hi / (double)w->rate * 0.999999;
 	}
 	st->dead_mask = 0;
-	for (m = 0; m < w->cfg.M && m < 32; m++)
+	for (m = 0; m < w->cfg.M && m < 64; m++)
 		if ((double)w->silent[m] >= DEAD_SECONDS * (double)w->rate)
-			st->dead_mask |= 1u << m;
+			st->dead_mask |= (uint64_t)1 << m;
 	for (k = 0; k < w->cfg.K; k++) {
 		st->ell_ms[k] = 1e3 * es.ell[k] / (double)w->rate;
 		st->learn[k] = !es.pinned[k];

@@ -50,7 +50,7 @@ struct strebmd_status {
 	uint64_t breakdowns;
 	uint64_t refused;       /* commands the engine refused when the worker applied them */
 	int32_t refused_type;   /* the last one's enum strebmd_cmd_type */
-	uint32_t dead_mask;     /* input channels silent for the last second */
+	uint64_t dead_mask;     /* input channels silent for the last second (bit m: in_{m+1}) */
 	double rtf;             /* worker CPU time / audio time, recent */
 	double rtf_mean;        /* the same since the start */
 	double latency_ms;

@@ -668,7 +668,7 @@ static void on_health(struct request *q)
 	lo_message_add_int32(m, st->degraded ? 1 : 0);
 	lo_message_add_int32(m, st->frozen ? 1 : 0);
 	lo_message_add_int64(m, (int64_t)st->nonfinite);
-	lo_message_add_int32(m, (int32_t)st->dead_mask);
+	lo_message_add_int64(m, (int64_t)st->dead_mask);
 	lo_message_add_int64(m, (int64_t)st->refused);
 	reply(q->o, q->path, m);
 }

@@ -120,7 +120,7 @@ static void fake_init(void)
 	fake.st.rms_dbfs[0] = -20.0;
 	fake.st.degraded = true;
 	fake.st.nonfinite = 7;
-	fake.st.dead_mask = 5;
+	fake.st.dead_mask = 5 | (uint64_t)1 << 40; /* in_1, in_3, in_41 */
 	fake.st.refused = 3;
 	fake.st.rms_dbfs[1] = -30.0;
 }
@@ -392,7 +392,7 @@ static const struct row table[] = {
 	{ "/strebm/freeze", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/freeze", .rtypes = "i" },
 	{ "/strebm/reset", "", 0, NULL, POSTS, STREBMD_CMD_RESET, 0, 0, 0, NULL, NULL },
 	{ "/strebm/status", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/status", .rtypes = "siiihhhfff" },
-	{ "/strebm/health", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/health", .rtypes = "siihih" },
+	{ "/strebm/health", "", 0, NULL, REPLIES, 0, 0, 0, 0, .rpath = "/strebm/health", .rtypes = "siihhh" },
 	{ "/strebm/save", "s", 0, "/tmp/show.state", REPLIES, 0, 0, 0, 0, .rpath = "/strebm/save", .rtypes = "s" },
 	{ "/strebm/load", "s", 0, "/tmp/show.state", REPLIES, 0, 0, 0, 0, .rpath = "/strebm/load", .rtypes = "s" },
 };
@@ -450,7 +450,7 @@ START_TEST(test_address_table)
 			ck_assert_int_eq(arg_i(r.argv[1]), 1);
 			ck_assert_int_eq(arg_i(r.argv[2]), 0);
 			ck_assert_int_eq(arg_h(r.argv[3]), 7);
-			ck_assert_int_eq(arg_i(r.argv[4]), 5);
+			ck_assert_int_eq(arg_h(r.argv[4]), (int64_t)5 | (int64_t)1 << 40);
 			ck_assert_int_eq(arg_h(r.argv[5]), 3);
 		} else if (!strcmp(w->path, "/strebm/save")) {
 			ck_assert_str_eq(arg_s(r.argv[0]), "/tmp/show.state");
