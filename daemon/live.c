@@ -296,6 +296,15 @@ static int build_pipeline(struct live *l)
 	return 0;
 }
 
+/* An allow list without an item accepts no sender at all, this machine's
+ * included: legal, but rarely meant. */
+static void warn_empty_allow(const struct strebm_config *c)
+{
+	if (!c->osc_allow[strspn(c->osc_allow, ", \t")])
+		log_warn("osc.allow is empty (%s): OSC accepts no sender, not even this machine "
+			 "('*' accepts any)", strebm_config_origin(c, "osc.allow"));
+}
+
 /* Input to output, frames: the engine, one period, and (PortAudio) what the
  * device reports for its own buffers. The same figure at start and in the
  * status lines. */
@@ -378,6 +387,8 @@ static void reload(struct live *l)
 		strebmd_notify_ready();
 		return;
 	}
+	if (l->osc && strcmp(n.osc_allow, old.osc_allow))
+		warn_empty_allow(&n);
 	strebm_config_reload(&l->cfg, &n, &ch);
 	for (i = 0; i < ch.nrestart; i++)
 		log_warn("%s changed: restart needed (the running value is kept)", ch.restart[i]);
@@ -535,6 +546,7 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 				  : "another strebmd? set osc.port");
 			goto out;
 		}
+		warn_empty_allow(cfg);
 	}
 	if ((l.jack ? strebm_jack_activate(l.jack, err, sizeof(err))
 		    : strebm_pa_start(l.pa, err, sizeof(err))) < 0) {
@@ -654,9 +666,9 @@ int strebmd_run_live(const struct strebm_config *cfg, const struct strebmd_live_
 out:
 	strebm_nsm_destroy(l.nsm);
 	strebmd_osc_destroy(l.osc);
-	/* the backend stops calling the pipeline before it goes */
-	strebm_jack_destroy(l.jack);
-	strebm_pa_destroy(l.pa);
+	/* the state is saved before the backend goes (closing a JACK client can
+	 * block): the worker stops first, and until the backend is closed its
+	 * callback, which only copies, finds no hops and fills */
 	if (l.pipe && *l.cfg.state_file && ret == 0 && !l.nsm) {
 		strebmd_pipeline_stop(l.pipe);
 		if (strebm_statefile_save_engine(l.cfg.state_file, strebmd_pipeline_engine(l.pipe),
@@ -665,6 +677,9 @@ out:
 		else
 			log_info("model state saved to %s", l.cfg.state_file);
 	}
+	/* the backend stops calling the pipeline before it goes */
+	strebm_jack_destroy(l.jack);
+	strebm_pa_destroy(l.pa);
 	strebmd_pipeline_destroy(l.pipe);
 	strebmd_watchdog_destroy(l.wd);
 	free(l.state_io);
