@@ -232,7 +232,20 @@ try:
                                os.path.join(TMP, "rec")], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=ENV)
     procs.append(player)
+    # the recording's time 0 is when the player starts playing: 0.3 s after
+    # it has connected to strebmd (slow to come in a sanitizer build), not
+    # when it was launched
     t_player = time.monotonic()
+    for _ in range(300):
+        try:
+            r = subprocess.run(["jack_lsp", "-c", "strebm-player:out_1"], capture_output=True,
+                               text=True, env=ENV, timeout=5)
+            if "strebmd:in_1" in r.stdout:
+                t_player = time.monotonic() + 0.3
+                break
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.05)
     time.sleep(1)
     rc, out = ctl(port, "lengthscale", "1", "5")
     ok(rc == 0, "lengthscale 1 5 accepted")
