@@ -27,6 +27,14 @@ def sisdr(r, y):
     return 10 * np.log10(max(np.dot(a * r, a * r), 1e-20) / max(np.dot(e, e), 1e-20))
 
 
+def best_lag(seg, s, L):
+    """The lag (-L..L) at which block s best matches seg, which holds the
+    reference channel from L samples before the block to L after it."""
+    m = 1 << int(np.ceil(np.log2(len(seg) + len(s))))
+    cc = np.fft.irfft(np.fft.rfft(seg, m) * np.conj(np.fft.rfft(s, m)), m)[:2 * L + 1]
+    return int(np.argmax(cc)) - L
+
+
 def block_scores(x0, refs, ys, fs):
     K, n = len(refs), min(len(y) for y in ys)
     L, B = fs // 4, fs // 4
@@ -37,10 +45,7 @@ def block_scores(x0, refs, ys, fs):
         if i0 - L < 0 or i1 + L > len(x0):
             out.append(None)
             continue
-        seg = x0[i0 - L:i1 + L]
-        m = 1 << int(np.ceil(np.log2(len(seg) + B)))
-        cc = np.fft.irfft(np.fft.rfft(seg, m) * np.conj(np.fft.rfft(s, m)), m)[:2 * L + 1]
-        j = np.arange(i0, i1) + int(np.argmax(cc)) - L
+        j = np.arange(i0, i1) + best_lag(x0[i0 - L:i1 + L], s, L)
         r = [ref[j] for ref in refs]
         base = [sisdr(r[k], x0[j]) for k in range(K)]
         best = max(([sisdr(r[k], ys[p[k]][i0:i1]) - base[k] for k in range(K)]

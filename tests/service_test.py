@@ -38,6 +38,8 @@ def separation_blocks(rec, *blocks):
     (projection back makes the images add up to it)."""
     import numpy as np
     import soundfile as sf
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from align_score import best_lag
     try:
         ys = [sf.read(os.path.join(rec, "source_%d.wav" % (k + 1)))[0] for k in range(2)]
         refs = [sf.read(os.path.join(DATA, "linear_k2_16k/refs/src%d.wav" % k))[0]
@@ -60,10 +62,7 @@ def separation_blocks(rec, *blocks):
             continue
         L = fs // 4
         s = ys[0][i0:i1] + ys[1][i0:i1]
-        x = mix0[np.arange(i0 - L, i1 + L) % len(mix0)]
-        n = 1 << int(np.ceil(np.log2(len(x) + len(s))))
-        cc = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(s, n)), n)[:2 * L + 1]
-        lag = int(np.argmax(cc)) - L
+        lag = best_lag(mix0[np.arange(i0 - L, i1 + L) % len(mix0)], s, L)
         idx = np.arange(i0, i1) + lag
         r = [ref[idx % len(ref)] for ref in refs]
         y = [yk[i0:i1] for yk in ys]
