@@ -69,6 +69,18 @@ struct strebm_conv {
 	fftw_plan tfwd, tinv;
 	double *twin;              /* N: Gaussian lag window / N */
 	double complex *tD;        /* F x K x K */
+
+	/* spatial permutation alignment */
+	double complex *du;        /* F x K x K: unit-modulus relative transfer functions */
+	double spatial;            /* mean steering match of the bins, [-1, 1] */
+	bool spatial_ok;           /* spatial has been measured */
+	double complex dst[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], dstep[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES];
+	double *dbuf;              /* N, fftw_malloc'd: GCC over integer lags */
+	fftw_complex *dspec;       /* F, fftw_malloc'd */
+	fftw_plan dinv;
+	double tdoa[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES]; /* K x K: source x microphone */
+	double dpeak[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES]; /* the match at tdoa */
+	unsigned long aligned;     /* bins re-ordered by the spatial alignment */
 };
 
 /* ------------------------------------------------------------------ small complex algebra */
@@ -817,6 +829,16 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->taper = 1.0 / 32.0;
 	cfg->taper_hops = (unsigned)lround(64.0 * q);
 	cfg->taper_fade = (unsigned)lround(32.0 * q);
+	cfg->doa_every = (unsigned)lround(4.0 * q);
+	if (cfg->doa_every < 1)
+		cfg->doa_every = 1;
+	cfg->doa_start = (unsigned)lround(16.0 * q);
+	cfg->doa_hops = 0;
+	cfg->doa_max = (double)N / 256.0; /* about 0.5 ms with the 128 ms frame: 17 cm */
+	cfg->doa_margin = 0.05;
+	cfg->doa_conf = 0.85;
+	cfg->doa_lo = 0.6;
+	cfg->doa_hi = 0.75;
 	cfg->health = true;
 	cfg->health_min = 0.07;
 }
@@ -833,6 +855,9 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	    cfg->sweeps < 1 || cfg->pca_hop < 2 || cfg->ctx_frames > 4096 ||
 	    (cfg->ctx_frames && cfg->ctx_sweeps < 1) || !(cfg->ctx_load >= 0.0) ||
 	    !(cfg->taper >= 0.0 && cfg->taper <= 1.0) || cfg->ring < 8 || cfg->ring > 512 || cfg->perm_bands < 2 ||
+	    (cfg->doa_every && !(cfg->doa_max > 0.0 && cfg->doa_max < (double)cfg->N / 4.0)) ||
+	    !(cfg->doa_margin >= 0.0) || !(cfg->doa_conf >= -1.0 && cfg->doa_conf <= 1.0) ||
+	    !(cfg->doa_lo >= -1.0 && cfg->doa_hi <= 1.0) ||
 	    !(cfg->floor >= 0.0) || !(cfg->ell_lo > 0.0 && cfg->ell_hi >= cfg->ell_lo) ||
 	    !(cfg->ell_init_lo > 0.0 && cfg->ell_init_hi >= cfg->ell_init_lo))
 		return NULL;
@@ -895,6 +920,16 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 			double tau = t < c->N / 2 ? (double)t : (double)t - (double)c->N;
 			c->twin[t] = exp(-0.5 * tau * tau / (sig * sig)) / (double)c->N;
 		}
+	}
+	if (cfg->doa_every && K > 1) {
+		c->du = calloc(F * K * K, sizeof(double complex));
+		c->dbuf = fftw_malloc(c->N * sizeof(double));
+		c->dspec = fftw_malloc(F * sizeof(fftw_complex));
+		if (!c->du || !c->dbuf || !c->dspec)
+			goto fail;
+		c->dinv = fftw_plan_dft_c2r_1d((int)c->N, c->dspec, c->dbuf, FFTW_ESTIMATE);
+		if (!c->dinv)
+			goto fail;
 	}
 	c->C = cfg->ctx_frames;
 	if (c->C) {
@@ -962,6 +997,11 @@ void strebm_conv_destroy(struct strebm_conv *c)
 	fftw_free(c->tspec);
 	free(c->twin);
 	free(c->tD);
+	free(c->du);
+	if (c->dinv)
+		fftw_destroy_plan(c->dinv);
+	fftw_free(c->dbuf);
+	fftw_free(c->dspec);
 	free(c);
 }
 
@@ -984,7 +1024,10 @@ void strebm_conv_reset(struct strebm_conv *c)
 	c->ring_pos = 0;
 	c->nseed = 0;
 	c->ctx_n = c->ctx_pos = 0;
-	c->frames = c->updates = c->reseeds = 0;
+	c->frames = c->updates = c->reseeds = c->aligned = 0;
+	c->spatial = 0.0;
+	c->spatial_ok = false;
+	memset(c->tdoa, 0, sizeof(c->tdoa));
 	c->best = 0;
 	c->startup = c->cfg.two_starts && K > 1;
 	memset(c->lg_m, 0, sizeof(c->lg_m));
@@ -1044,6 +1087,169 @@ static void hyp_taper(struct strebm_conv *c, struct hyp *h, double w)
 				h->W[(f * K + k) * K + m] = (1.0 - w) * d + w * c->tspec[f];
 			}
 		}
+}
+
+/* Steering match of source k's relative transfer function at microphone m
+ * against a delay of tau samples: sum over bins of Re(u_mk(f) e^{j om_f tau}),
+ * the GCC-PHAT of the demixer's own column. */
+static double doa_match(const struct strebm_conv *c, size_t k, size_t m, double tau)
+{
+	size_t F = c->F, K = c->K, f;
+	double complex z = 1.0, step = cexp(I * c->om[1] * tau);
+	double s = 0.0;
+
+	for (f = 1; f < F; f++) {
+		z *= step;
+		s += creal(c->du[(f * K + m) * K + k] * z);
+	}
+	return s;
+}
+
+/* Source k's delay at microphone m: the best integer lag within doa_max
+ * (all lags at once: c2r gives 2 Re sum_f u e^{j om_f t}), refined to 0.02
+ * sample; lags within one sample of avoid (NaN: none) are skipped.
+ * @param peak  receives the match at the delay */
+static double doa_fit(struct strebm_conv *c, size_t k, size_t m, double avoid, double *peak)
+{
+	size_t F = c->F, K = c->K, N = c->N, f, i;
+	double lim = c->cfg.doa_max, best = -1e300, bt = 0.0, t, t0, s;
+
+	c->dspec[0] = 0.0;
+	for (f = 1; f < F; f++)
+		c->dspec[f] = c->du[(f * K + m) * K + k];
+	fftw_execute(c->dinv);
+	for (i = 0; i < N; i++) {
+		double lag = i < N / 2 ? (double)i : (double)i - (double)N;
+		if (fabs(lag) <= lim && c->dbuf[i] > best && !(fabs(lag - avoid) < 1.0)) {
+			best = c->dbuf[i];
+			bt = lag;
+		}
+	}
+	best = -1e300;
+	for (t0 = bt, t = t0 - 0.6; t <= t0 + 0.6 + 1e-9; t += 0.1)
+		if (!(fabs(t - avoid) < 1.0) && (s = doa_match(c, k, m, t)) > best) {
+			best = s;
+			bt = t;
+		}
+	for (t0 = bt, t = t0 - 0.08; t <= t0 + 0.08 + 1e-9; t += 0.02)
+		if (!(fabs(t - avoid) < 1.0) && (s = doa_match(c, k, m, t)) > best) {
+			best = s;
+			bt = t;
+		}
+	*peak = best;
+	return bt;
+}
+
+/* Spatial permutation alignment (the DOA method of frequency-domain BSS):
+ * each column of A(f) = W(f)^-1, taken relative to the reference microphone,
+ * is a steering vector e^{-j om_f tau_mk} for a free-field source. Each
+ * source's delays are fitted to its current bins (a grid search of the
+ * demixer's GCC-PHAT), then every bin whose columns match another order of
+ * the sources clearly better is re-ordered (rows of W and statistics).
+ * @return bins re-ordered. RT-safe. */
+static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
+{
+	size_t F = c->F, K = c->K, f, k, m, i;
+	double complex *A = c->scr;
+	double thr = c->cfg.doa_margin * (double)(K * (K - 1));
+	unsigned fixed = 0;
+	double msum = 0.0;
+
+	for (f = 0; f < F; f++) {
+		const double complex *W = h->W + f * K * K;
+		double complex *u = c->du + f * K * K;
+		for (k = 0; k < K; k++) {
+			double complex a[STREBM_MAX_SOURCES], r;
+			memcpy(A, W, K * K * sizeof(*A));
+			for (m = 0; m < K; m++)
+				a[m] = m == k ? 1.0 : 0.0;
+			if (!csolve(A, a, K) || cabs2(a[c->ref]) < 1e-300) {
+				for (m = 0; m < K; m++)
+					u[m * K + k] = 0.0;
+				continue;
+			}
+			for (m = 0; m < K; m++) {
+				r = a[m] / a[c->ref];
+				u[m * K + k] = cabs(r) > 0.0 ? r / cabs(r) : 0.0;
+			}
+		}
+	}
+	for (k = 0; k < K; k++)
+		for (m = 0; m < K; m++) {
+			if (m == c->ref) {
+				c->tdoa[k * K + m] = 0.0;
+				c->dpeak[k * K + m] = 0.0;
+				continue;
+			}
+			c->tdoa[k * K + m] = doa_fit(c, k, m, NAN, &c->dpeak[k * K + m]);
+		}
+	/* two sources on one direction (a block of bins in the wrong order can
+	 * pull a source's peak onto another's): the weaker takes its best
+	 * direction at least a sample away from the stronger one's */
+	for (k = 0; k < K; k++)
+		for (i = k + 1; i < K; i++) {
+			size_t weak = i, strong = k;
+			double dist = 0.0, pk = 0.0, pi_ = 0.0;
+			for (m = 0; m < K; m++) {
+				dist = fmax(dist, fabs(c->tdoa[k * K + m] - c->tdoa[i * K + m]));
+				pk += c->dpeak[k * K + m];
+				pi_ += c->dpeak[i * K + m];
+			}
+			if (dist >= 1.0)
+				continue;
+			if (pi_ > pk) {
+				weak = k;
+				strong = i;
+			}
+			for (m = 0; m < K; m++)
+				if (m != c->ref)
+					c->tdoa[weak * K + m] = doa_fit(c, weak, m, c->tdoa[strong * K + m],
+									&c->dpeak[weak * K + m]);
+		}
+	for (i = 0; i < K; i++)
+		for (m = 0; m < K; m++) {
+			c->dstep[i * K + m] = cexp(I * c->om[1] * c->tdoa[i * K + m]);
+			c->dst[i * K + m] = 1.0;
+		}
+	for (f = 1; f < F; f++) {
+		const double complex *u = c->du + f * K * K;
+		double complex *st = c->dst;
+		double sc[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sid = 0.0, sbest = -1e300;
+		size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+		/* st[i * K + m] = e^{j om_f tau_im} by recurrence over the bins;
+		 * sc[i * K + j]: source i's steering against the bin's row j */
+		for (i = 0; i < K * K; i++)
+			st[i] *= c->dstep[i];
+		for (i = 0; i < K; i++)
+			for (k = 0; k < K; k++) {
+				double s = 0.0;
+				for (m = 0; m < K; m++)
+					if (m != c->ref)
+						s += creal(u[m * K + k] * st[i * K + m]);
+				sc[i * K + k] = s;
+			}
+		for (i = 0; i < K; i++) {
+			p[i] = i;
+			sid += sc[i * K + i];
+		}
+		do {
+			double s = 0.0;
+			for (i = 0; i < K; i++)
+				s += sc[i * K + p[i]];
+			if (s > sbest) {
+				sbest = s;
+				memcpy(bestp, p, sizeof(p));
+			}
+		} while (next_perm(p, K));
+		msum += sbest / (double)(K * (K - 1));
+		if (sbest - sid > thr && sbest > c->cfg.doa_conf * (double)(K * (K - 1))) {
+			hyp_permute_bins(c, h, f, f + 1, bestp, c->scr);
+			fixed++;
+		}
+	}
+	c->spatial = msum / (double)(F - 1);
+	c->spatial_ok = true;
+	return fixed;
 }
 
 /* Health: 1 - the largest correlation between two outputs' log-gain
@@ -1137,6 +1343,10 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 				hyp_taper(c, h, w);
 				hyp_sweep(c, h, c->cfg.load, scr);
 			}
+			if (c->du && c->frames >= c->cfg.doa_start &&
+			    (!c->cfg.doa_hops || c->frames <= c->cfg.doa_start + c->cfg.doa_hops) &&
+			    c->frames % c->cfg.doa_every == 0)
+				c->aligned += hyp_doa(c, h);
 			if (c->cfg.perm_every && c->frames % c->cfg.perm_every == 0 &&
 			    h->ring_n >= c->R / 2)
 				c->reseeds += hyp_perm_check(c, h, scr);
@@ -1172,9 +1382,25 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 		}
 		/* health: fall back towards passthrough when the outputs keep sharing
 		 * their activity (judged once the running moments have settled) */
-		if (c->cfg.health && K > 1 && c->lg_w > 0.5) {
-			c->degraded = c->health < c->cfg.health_min;
-			c->mix += c->degraded ? -0.05 : 0.05;
+		if (c->cfg.health && K > 1) {
+			double target = 1.0;
+			bool judged = false;
+			if (c->lg_w > 0.5) {
+				c->degraded = c->health < c->cfg.health_min;
+				target = c->degraded ? 0.0 : 1.0;
+				judged = true;
+			}
+			if (c->du && c->spatial_ok && c->cfg.doa_hi > c->cfg.doa_lo) {
+				double t = (c->spatial - c->cfg.doa_lo) / (c->cfg.doa_hi - c->cfg.doa_lo);
+				t = t < 0.0 ? 0.0 : t > 1.0 ? 1.0 : t;
+				if (t < target)
+					target = t;
+				c->degraded = (judged && c->degraded) || t < 0.5;
+				judged = true;
+			}
+			if (judged)
+				c->mix += target < c->mix ? (c->mix - target > 0.05 ? -0.05 : target - c->mix)
+							  : (target - c->mix > 0.05 ? 0.05 : target - c->mix);
 			if (c->mix < 0.0)
 				c->mix = 0.0;
 			if (c->mix > 1.0)
@@ -1251,6 +1477,22 @@ int strebm_conv_demix(const struct strebm_conv *c, size_t f, double complex *D)
 	return 0;
 }
 
+int strebm_conv_reorder(struct strebm_conv *c, size_t f0, size_t f1, const size_t *perm)
+{
+	bool seen[STREBM_MAX_SOURCES] = { false };
+	size_t i;
+
+	if (!c || !perm || f0 > f1 || f1 > c->F)
+		return -EINVAL;
+	for (i = 0; i < c->K; i++) {
+		if (perm[i] >= c->K || seen[perm[i]])
+			return -EINVAL;
+		seen[perm[i]] = true;
+	}
+	hyp_permute_bins(c, &c->h[c->best], f0, f1, perm, c->scr);
+	return 0;
+}
+
 int strebm_conv_set_ell(struct strebm_conv *c, size_t k, double ell, bool pinned)
 {
 	if (!c || k >= c->K || !(ell >= c->cfg.ell_lo && ell <= c->cfg.ell_hi))
@@ -1285,6 +1527,8 @@ void strebm_conv_get_status(const struct strebm_conv *c, struct strebm_conv_stat
 	st->frames = c->frames;
 	st->updates = c->updates;
 	st->reseeds = c->reseeds;
+	st->aligned = c->aligned;
+	st->spatial = c->spatial_ok ? c->spatial : NAN;
 	st->objective = h->nll_w > 0.0 ? h->nll / h->nll_w : 0.0;
 	st->health = c->health;
 	st->mix = c->mix;

@@ -99,6 +99,7 @@ void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, si
 	cfg->gauss_forget = 0.999;
 	cfg->conv_frame = 0;
 	cfg->conv_envelope = false;
+	cfg->conv_array_delay = 0.0;
 	cfg->joint_iters = 2;
 	cfg->joint_hidden = 16;
 	cfg->joint_lr_s = 1e-2;
@@ -166,6 +167,10 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 		strebm_conv_config_default(&cc, M, K, N, H);
 		cc.ref_mic = cfg->ref_mic;
 		cc.envelope = cfg->conv_envelope;
+		if (cfg->conv_array_delay > 0.0)
+			cc.doa_max = fmin(cfg->conv_array_delay, (double)N / 4.0 - 1.0);
+		else if (cfg->conv_array_delay < 0.0)
+			cc.doa_every = 0;
 		for (k = 0; k < STREBM_MAX_SOURCES; k++)
 			cc.kernel[k] = cfg->kernel;
 		e->conv = strebm_conv_create(&cc);

@@ -64,6 +64,9 @@ struct strebm_engine_config {
 				   * passthrough through the same window path */
 	size_t conv_frame;        /* convolutive: STFT frame in samples (even, > H); 0: T */
 	bool conv_envelope;       /* convolutive: GP spectral envelope (false: lambda == 1) */
+	double conv_array_delay;  /* convolutive: largest delay between two microphones, samples
+				   * (the spatial alignment's search; core/conv doa_max);
+				   * 0: core/conv's default, < 0: spatial alignment off */
 	/* nonlinear: the joint stage (core/joint, MLP map), started from the
 	 * linear solution on the Gaussianized channels */
 	unsigned joint_iters;     /* Adam steps per hop; 0: off (linear output) */

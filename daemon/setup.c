@@ -95,6 +95,9 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	ec->joint_iters = (unsigned)cfg->joint_iters;
 	ec->joint_hidden = (size_t)cfg->joint_hidden;
 	ec->joint_lr_map = cfg->joint_lr_map;
+	/* the array's size as a delay in samples (c = 343 m/s), with 10 % margin */
+	ec->conv_array_delay = cfg->array_size_cm > 0.0
+		? fmax(1.0, 1.1 * cfg->array_size_cm * 0.01 / 343.0 * (double)rate) : -1.0;
 	return 0;
 }
 

@@ -83,6 +83,11 @@ static const struct schema schema[] = {
 	  "Window in milliseconds, converted with the stream's sample rate; 0: use window." },
 	{ KEY("engine", "hop_ms"), T_DOUBLE, OFF(hop_ms), "0", 0, 2000, NULL, false,
 	  "Hop in milliseconds (the latency); 0: use hop." },
+	{ KEY("engine", "array_size_cm"), T_DOUBLE, OFF(array_size_cm), "17", 0, 10000, NULL, false,
+	  "Convolutive mode: the largest distance between two of the microphones, in cm.\n"
+	  "# Each source's bins are aligned by direction (delays up to this size), and the\n"
+	  "# output falls back towards the dry reference microphone while the demixing fits\n"
+	  "# no set of directions. 0 turns both off (widely spaced or unknown microphones)." },
 
 	{ KEY("audio", "backend"), T_ENUM, OFF(backend), "auto", 0, 0, backend_names, false,
 	  "Audio backend: auto (file with --input, else jack when a server runs, else\n"

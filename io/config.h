@@ -51,6 +51,7 @@ struct strebm_config {
 	double joint_lr_map; /* nonlinear: Adam step of the MLP's hidden layers */
 	double window_ms;  /* live: window in ms (0: use window) */
 	double hop_ms;     /* live: hop in ms (0: use hop) */
+	double array_size_cm; /* convolutive: largest microphone distance (0: no spatial alignment) */
 
 	/* [audio] */
 	int backend;       /* enum strebm_backend_kind */

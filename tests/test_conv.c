@@ -18,6 +18,7 @@
 #define NF 512        /* STFT frame of the tests (32 ms at 16 kHz) */
 #define HOP 128
 #define LTAP 24       /* mixing filter length */
+#define ARRAY_DELAY 8.0 /* the test array's largest delay searched (its TDOAs: 4.6, -2.9) */
 
 /* Mixing filters h[m][k] (LTAP taps): a fractional delay (windowed sinc)
  * plus one weaker echo, different for every pair. */
@@ -101,6 +102,7 @@ static struct strebm_conv *make_conv_ens(bool two, bool perm, bool envelope, boo
 	struct strebm_conv_config cfg;
 
 	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.doa_max = ARRAY_DELAY;
 	if (ens) { /* context start-up on the second of two averaged hypotheses */
 		cfg.ensemble = true;
 		cfg.ctx_frames = 64;
@@ -150,6 +152,8 @@ START_TEST(test_separates_convolutive)
 	ck_assert(st.ready);
 	ck_assert(!st.degraded);
 	ck_assert_uint_gt(st.updates, 400);
+	/* the demixer's columns fit the array's directions */
+	ck_assert_msg(st.spatial > 0.75, "variant %d: spatial match %.3f", _i, st.spatial);
 
 	/* permutation consistency: D(f) A(f) is diagonal up to one permutation
 	 * shared by all bins where both sources have energy */
@@ -244,6 +248,7 @@ START_TEST(test_taper)
 		size_t start, k, hops;
 		strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
 		ck_assert_double_eq_tol(cfg.taper, 1.0 / 32.0, 1e-15); /* on by default */
+		cfg.doa_every = 0; /* the taper alone */
 		if (v == 1)
 			cfg.taper = 0.0;
 		c = strebm_conv_create(&cfg);
@@ -305,6 +310,154 @@ START_TEST(test_images_sum_to_reference)
 }
 END_TEST
 
+/* Consistent order of the bins: the share of bins in 0.1..2 rad/sample whose
+ * output 0 carries the same source as most of them (the true filters h). */
+static double order_consistency(const struct strebm_conv *c, double h[2][2][LTAP], size_t f0,
+				size_t f1, int *major)
+{
+	size_t F = strebm_conv_bins(c), f, k, j, m, t, used = 0, agree = 0;
+	int vote[2] = { 0, 0 };
+	unsigned char *pf = calloc(F, 1);
+
+	for (f = 1; f < F; f++) {
+		double om = M_PI * (double)f / (double)(F - 1);
+		double complex A[4] = { 0 }, D[4], G[4];
+		if (om < 0.1 || om > 2.0)
+			continue;
+		for (m = 0; m < 2; m++)
+			for (j = 0; j < 2; j++)
+				for (t = 0; t < LTAP; t++)
+					A[m * 2 + j] += h[m][j][t] * cexp(-I * om * (double)t);
+		ck_assert_int_eq(strebm_conv_demix(c, f, D), 0);
+		for (k = 0; k < 2; k++)
+			for (j = 0; j < 2; j++)
+				G[k * 2 + j] = D[k * 2] * A[j] + D[k * 2 + 1] * A[2 + j];
+		pf[f] = (cabs(G[0]) * cabs(G[3]) >= cabs(G[1]) * cabs(G[2]) ? 0 : 1) | 2;
+		if (f >= f0 && f < f1)
+			vote[pf[f] & 1]++;
+	}
+	if (*major < 0)
+		*major = vote[1] > vote[0];
+	for (f = f0; f < f1; f++)
+		if (pf[f] & 2) {
+			used++;
+			agree += (size_t)((pf[f] & 1) == (unsigned)*major);
+		}
+	free(pf);
+	return used ? (double)agree / (double)used : 0.0;
+}
+
+/* Spatial alignment: a block of bins put in the wrong source order (as IVA
+ * locks in at start-up) is put back within a few alignments; without it the
+ * block stays wrong. */
+START_TEST(test_spatial_realigns)
+{
+	double h[2][2][LTAP], in[2 * HOP], out[2 * HOP];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double));
+	static const size_t swap[2] = { 1, 0 };
+	size_t F, f0, f1, start, k, n;
+	int v;
+
+	make_sources(S);
+	make_filters(h);
+	mix(S, h, X, IMG);
+	for (v = 0; v < 2; v++) {
+		struct strebm_conv_config cfg;
+		struct strebm_conv *c;
+		struct strebm_conv_status st;
+		double before, after, band;
+		int major = -1;
+		strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+		cfg.doa_max = ARRAY_DELAY;
+		if (v == 1)
+			cfg.doa_every = 0;
+		c = strebm_conv_create(&cfg);
+		ck_assert_ptr_nonnull(c);
+		F = strebm_conv_bins(c);
+		f0 = F / 8;
+		f1 = F / 2;
+		/* 2.5 s: converged */
+		for (start = 0, n = 0; start + HOP <= 40000; start += HOP, n++) {
+			for (k = 0; k < 2; k++)
+				memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+			strebm_conv_process(c, in, out, true);
+		}
+		before = order_consistency(c, h, 1, F, &major);
+		ck_assert_msg(before > 0.9, "variant %d: %.3f of the bins in order", v, before);
+		ck_assert_int_eq(strebm_conv_reorder(c, f0, f1, swap), 0);
+		band = order_consistency(c, h, f0, f1, &major);
+		ck_assert_msg(band < 0.2, "variant %d: the swapped block is %.3f in order", v, band);
+		/* 0.4 s more */
+		for (; start + HOP <= 46400; start += HOP) {
+			for (k = 0; k < 2; k++)
+				memcpy(in + k * HOP, X + k * NS + start, HOP * sizeof(double));
+			strebm_conv_process(c, in, out, true);
+		}
+		after = order_consistency(c, h, f0, f1, &major);
+		strebm_conv_get_status(c, &st);
+		if (v == 0) {
+			ck_assert_msg(after > 0.9, "aligned: %.3f of the block back in order (%lu bins re-ordered, spatial %.3f)", after, st.aligned, st.spatial);
+			ck_assert_uint_ge(st.aligned, (f1 - f0) / 2);
+		} else {
+			ck_assert_msg(after < 0.5, "not aligned: %.3f of the block back in order", after);
+			ck_assert_uint_eq(st.aligned, 0);
+			ck_assert(isnan(st.spatial));
+		}
+		{
+			static const size_t bad[2] = { 0, 0 };
+			ck_assert_int_eq(strebm_conv_reorder(c, 0, F + 1, swap), -EINVAL);
+			ck_assert_int_eq(strebm_conv_reorder(c, 0, F, bad), -EINVAL);
+		}
+		strebm_conv_destroy(c);
+	}
+	free(S);
+	free(X);
+	free(IMG);
+}
+END_TEST
+
+/* Spatial confidence: a mixture through long random filters (no source
+ * direction: a diffuse field) fits no steering vectors; the solver says so and
+ * fades to passthrough (reference / K), while the free-field test mixture
+ * keeps its separation (test_separates_convolutive). */
+START_TEST(test_spatial_degrades)
+{
+	double h[2][2][LTAP];
+	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
+	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
+	struct strebm_conv *c = make_conv(false, false, false);
+	struct strebm_conv_status st;
+	struct test_rng r = { 11 };
+	double err = 0.0, ref = 0.0;
+	size_t m, k, t;
+
+	make_sources(S);
+	for (m = 0; m < 2; m++)
+		for (k = 0; k < 2; k++)
+			for (t = 0; t < LTAP; t++)
+				h[m][k][t] = test_rng_normal(&r) * exp(-(double)t / 12.0);
+	mix(S, h, X, IMG);
+	run_conv(c, X, Y);
+	strebm_conv_get_status(c, &st);
+	ck_assert_msg(st.spatial < 0.6, "spatial match %.3f", st.spatial);
+	ck_assert(st.degraded);
+	ck_assert_double_eq_tol(st.mix, 0.0, 1e-12);
+	for (t = NS - 16000; t < NS - NF; t++)
+		for (k = 0; k < 2; k++) {
+			double d = Y[k * NS + t] - 0.5 * X[t];
+			err += d * d;
+			ref += X[t] * X[t];
+		}
+	ck_assert_msg(err < 1e-16 * ref, "not passthrough: relative error %g", sqrt(err / ref));
+	strebm_conv_destroy(c);
+	free(S);
+	free(X);
+	free(IMG);
+	free(Y);
+}
+END_TEST
+
 /* Health: two sources that share one activity profile cannot be told apart
  * by it; the solver says so and fades to passthrough (reference / K). */
 START_TEST(test_degrades_to_passthrough)
@@ -312,12 +465,18 @@ START_TEST(test_degrades_to_passthrough)
 	double h[2][2][LTAP];
 	double *S = malloc(2 * NS * sizeof(double)), *X = malloc(2 * NS * sizeof(double));
 	double *IMG = malloc(2 * NS * sizeof(double)), *Y = malloc(2 * NS * sizeof(double));
-	struct strebm_conv *c = make_conv(false, false, false);
+	struct strebm_conv_config cfg;
+	struct strebm_conv *c;
 	struct strebm_conv_status st;
 	struct test_rng r = { 3 };
 	double err = 0.0, ref = 0.0;
 	size_t t, k;
 
+	/* the health measure alone (the spatial confidence has its own test) */
+	strebm_conv_config_default(&cfg, 2, 2, NF, HOP);
+	cfg.doa_every = 0;
+	c = strebm_conv_create(&cfg);
+	ck_assert_ptr_nonnull(c);
 	for (t = 0; t < NS; t++) {
 		double env = 0.1 + fabs(sin(2.0 * M_PI * (double)t / 5000.0));
 		for (k = 0; k < 2; k++)
@@ -424,6 +583,7 @@ START_TEST(test_engine_mode_switch)
 	strebm_engine_config_default(&cfg, 2, 2, 512, HOP);
 	cfg.mode = STREBM_MODE_LINEAR;
 	cfg.conv_frame = NF;
+	cfg.conv_array_delay = ARRAY_DELAY;
 	e = strebm_engine_create(&cfg);
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(strebm_engine_latency(e), HOP);
@@ -507,6 +667,8 @@ int main(void)
 	tcase_add_test(tc, test_images_sum_to_reference);
 	tcase_add_test(tc, test_taper);
 	tcase_add_test(tc, test_degrades_to_passthrough);
+	tcase_add_test(tc, test_spatial_realigns);
+	tcase_add_test(tc, test_spatial_degrades);
 	tcase_add_test(tc, test_silence);
 	tcase_add_test(tc, test_misuse);
 	tcase_add_test(te, test_engine_mode_switch);

@@ -33,7 +33,7 @@ static const struct {
 } fields[] = {
 	FZ(N), FZ(H), FZ(ref_mic), FD(forget), FD(load), FU(sweeps), FU(warm_sweeps),
 	FU(warm_hops), FB(envelope), FD(floor), FU(ell_every), FB(two_starts), FU(pca_hop),
-	FU(startup_hops), FU(perm_every), FZ(perm_bands), FZ(ring), FB(health), FD(health_min), FU(ctx_frames), FU(ctx_sweeps), FD(ctx_load), FB(ctx_uniform), FB(ensemble), FU(align_every), FD(taper), FU(taper_hops), FU(taper_fade),
+	FU(startup_hops), FU(perm_every), FZ(perm_bands), FZ(ring), FB(health), FD(health_min), FU(ctx_frames), FU(ctx_sweeps), FD(ctx_load), FB(ctx_uniform), FB(ensemble), FU(align_every), FD(taper), FU(taper_hops), FU(taper_fade), FU(doa_every), FU(doa_start), FU(doa_hops), FD(doa_max), FD(doa_margin), FD(doa_conf), FD(doa_lo), FD(doa_hi),
 #ifdef CONV_LAB_EXTRA
 	CONV_LAB_EXTRA
 #endif
