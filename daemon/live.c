@@ -271,7 +271,11 @@ static int build_pipeline(struct live *l)
 		if (r == 0)
 			log_info("model state restored from %s", l->cfg.state_file);
 		else if (r != -ENOENT)
-			log_warn("%s (starting from a fresh model)", err);
+			log_warn("%s (starting from a fresh model; the file is replaced when this "
+				 "run saves its own)", err);
+		if (!l->nsm && strebm_statefile_probe(l->cfg.state_file, err, sizeof(err)) < 0)
+			log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
+				 strebm_config_origin(&l->cfg, "daemon.state_file"), err);
 	}
 	if (strebmd_pipeline_start(l->pipe) < 0) {
 		log_error("cannot start the worker thread");

@@ -410,8 +410,12 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 					 strebm_mode_name(es.mode));
 			}
 		} else if (r != -ENOENT) {
-			log_warn("%s (starting from a fresh model)", err);
+			log_warn("%s (starting from a fresh model; the file is replaced when this "
+				 "run saves its own)", err);
 		}
+		if (strebm_statefile_probe(cfg->state_file, err, sizeof(err)) < 0)
+			log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
+				 strebm_config_origin(cfg, "daemon.state_file"), err);
 	}
 	out = strebm_wav_out_open(o->output_dir, ec.K, info.rate, err, sizeof(err));
 	if (!out) {

@@ -36,6 +36,36 @@ static int sync_dir(const char *path)
 	return r;
 }
 
+int strebm_statefile_probe(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *tmp;
+	size_t n;
+	int fd, r;
+
+	if (!path || !*path)
+		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
+		return -EEXIST;
+	}
+	n = strlen(path) + 16;
+	tmp = malloc(n);
+	if (!tmp)
+		return fail(-ENOMEM, err, errlen, "cannot write", path);
+	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		return fail(r, err, errlen, "cannot create a file beside", path);
+	}
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return 0;
+}
+
 int strebm_statefile_write(const char *path, const void *buf, size_t len, char *err,
 			   size_t errlen)
 {

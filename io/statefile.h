@@ -28,6 +28,14 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 			   size_t errlen);
 
 /**
+ * Check now that path can be written later: it is absent or a regular file,
+ * and a file can be created beside it (one is created and removed), so that
+ * a run learns at its start, not its end, that its state will not be saved.
+ * @return 0, or a negative errno with a one-line reason in err.
+ */
+int strebm_statefile_probe(const char *path, char *err, size_t errlen);
+
+/**
  * Read the whole file at path into buf (capacity cap); *len gets its size.
  * @return 0, -EFBIG when it is larger than cap, or another negative errno,
  * with a one-line reason in err.

@@ -218,6 +218,15 @@ if "$STREBMD" -q --input "$DATA/linear_k3_16k/mix.wav" --output-dir "$TMP/s3" --
 else
 	fail "state file of another shape: $(cat "$TMP/err3")"
 fi
+# a state file that cannot be written: said at the start (before any audio), the run goes on
+if "$STREBMD" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s4" \
+	--set daemon.state_file="$TMP/no/such/dir/x.state" 2>"$TMP/err5" &&
+   head -1 "$TMP/err5" | grep -q "daemon.state_file (from --set): cannot create a file beside .*will not be saved" &&
+   [ -s "$TMP/s4/source_2.wav" ]; then
+	pass "unwritable state file: $(head -1 "$TMP/err5")"
+else
+	fail "unwritable state file: $(cat "$TMP/err5")"
+fi
 
 # --- help and version
 "$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do
