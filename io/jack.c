@@ -328,8 +328,16 @@ static void close_client(struct strebm_jack *j)
 {
 	if (!j->client)
 		return;
-	if (j->active && !atomic_load(&j->lost))
+	if (j->active && !atomic_load(&j->lost)) {
+		size_t i;
 		jack_deactivate(j->client);
+		/* ports unregistered one by one before the close: jack2 (1.9.21)
+		 * never answered jack_client_close for a client of 33 ports or
+		 * more that still held them (SIGTERM hung; tests/live_jack.sh) */
+		for (i = 0; i < j->M + j->K; i++)
+			if (j->ports[i])
+				jack_port_unregister(j->client, j->ports[i]);
+	}
 	jack_client_close(j->client);
 	j->client = NULL;
 	j->active = false;

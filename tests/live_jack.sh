@@ -248,6 +248,24 @@ done
 stop_strebmd
 stop_server
 
+# --- many ports: SIGTERM with 40 inputs stops at once (jack2 1.9.21 never
+# answered jack_client_close for a client of 33+ ports that had not
+# unregistered them itself) and leaves the server working
+start_server 48000 256
+if start_strebmd "$STREBMD" --channels 40 --sources 4; then
+	sleep 1
+	f0=$fails
+	stop_strebmd
+	if [ "$fails" = "$f0" ] && jlsp >/dev/null 2>&1; then
+		pass "40 input ports: SIGTERM exits 0 within 2 s and the server still answers"
+	else
+		fail "40 input ports: the stop or the server after it ($(tail -2 "$TMP/jackd.log" | tr '\n' ' '))"
+	fi
+else
+	fail "40 input ports: strebmd did not start"
+fi
+stop_server
+
 # --- 4. the server killed and restarted: reconnects, connections restored,
 # separation resumes; 20 cycles, no memory growth
 start_server 16000 256
