@@ -434,9 +434,12 @@ static bool wait_for_server(struct live *l, int sfd)
 			said = true;
 		}
 		strebmd_notify_status("waiting for a JACK server");
-		if ((poll(&(struct pollfd){ .fd = sfd, .events = POLLIN }, 1, 500) > 0 &&
-		     read(sfd, &si, sizeof(si)) == sizeof(si) &&
-		     (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) || atomic_load(&pending_stop))
+		if (poll(&(struct pollfd){ .fd = sfd, .events = POLLIN }, 1, 500) > 0 &&
+		    read(sfd, &si, sizeof(si)) == sizeof(si))
+			/* kept for the main loop (a stop is a clean exit, a reload
+			 * is done once the server is there) */
+			on_signal((int)si.ssi_signo);
+		if (atomic_load(&pending_stop))
 			return false;
 		/* the watchdog sees the main loop alive */
 		l->loops++;

@@ -106,6 +106,33 @@ median() { "$SCORE" "$DATA/$1/mix.wav" "$DATA/$1/refs" "$2" | sed -n 's/^median 
 FILE_DB=$(median linear_k2_16k "$TMP/file")
 echo "# file mode: median SI-SDR improvement $FILE_DB dB"
 
+# --- 0. no server yet: strebmd waits for one (it never starts one); a SIGTERM
+# while it waits is a clean stop (exit 0, as systemd expects), and a server
+# that comes up is joined
+"$STREBMD" --backend jack --set osc.port=0 --channels 2 >"$TMP/wait.log" 2>&1 &
+SPID=$!
+sleep 1.5
+if grep -q "waiting for one" "$TMP/wait.log" && kill -0 "$SPID" 2>/dev/null; then
+	f0=$fails
+	stop_strebmd
+	[ "$fails" = "$f0" ] && pass "waiting for a JACK server: SIGTERM exits 0 at once"
+else
+	fail "waiting for a JACK server: $(cat "$TMP/wait.log")"
+	kill -9 "$SPID" 2>/dev/null
+fi
+"$STREBMD" --backend jack --set osc.port=0 --channels 2 >"$TMP/strebmd.log" 2>&1 &
+SPID=$!
+sleep 1
+start_server 16000 256
+if wait_ports; then
+	pass "a server that comes up later is joined"
+	stop_strebmd
+else
+	fail "a server that comes up later was not joined: $(cat "$TMP/strebmd.log")"
+	kill -9 "$SPID" 2>/dev/null
+fi
+stop_server
+
 # --- 1. separation through JACK equals file mode; latency reported = measured
 # A dummy server xruns by itself on a loaded machine (these VMs share their
 # cores); an xrun drops a cycle and so shifts the rest of the recording. A
