@@ -72,6 +72,10 @@ struct strebm_conv {
 
 	/* spatial permutation alignment */
 	double complex *du;        /* F x K x K: unit-modulus relative transfer functions */
+	double complex *dsteer;    /* F x K x K: fitted steering, [f][source j][mic m] */
+	bool steer_ok;             /* dsteer holds a fit */
+	double *dlin;              /* K x (2 nlin + 1): line-array matches on the coarse grid */
+	size_t nlin;
 	double spatial;            /* mean steering match of the bins, [-1, 1] */
 	bool spatial_ok;           /* spatial has been measured */
 	double complex dst[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], dstep[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES];
@@ -401,15 +405,16 @@ static void hyp_stats(struct strebm_conv *c, struct hyp *h, const double complex
 }
 
 /* One IP sweep over the rows of every bin. */
-static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double complex *scr)
+static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double complex *Vall,
+		       double load, bool steer, double complex *scr)
 {
 	size_t F = c->F, K = c->K, f, k, i, j, m;
 	double complex *Vl = scr, *WV = scr + K * K, *w = scr + 2 * K * K;
 
 	for (f = 0; f < F; f++) {
-		double complex *W = h->W + f * K * K;
+		double complex *W = Wall + f * K * K;
 		for (k = 0; k < K; k++) {
-			const double complex *V = h->V + (f * K + k) * K * K;
+			const double complex *V = Vall + (f * K + k) * K * K;
 			double tr = 0.0, delta, nrm = 0.0;
 			for (i = 0; i < K; i++)
 				tr += creal(V[i * K + i]);
@@ -417,6 +422,18 @@ static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double 
 			memcpy(Vl, V, K * K * sizeof(*Vl));
 			for (i = 0; i < K; i++)
 				Vl[i * K + i] += delta;
+			if (steer) {
+				double lam = c->cfg.doa_null * tr / (double)(K * K);
+				size_t jj;
+				for (jj = 0; jj < K; jj++) {
+					const double complex *a = c->dsteer + (f * K + jj) * K;
+					if (jj == k)
+						continue;
+					for (i = 0; i < K; i++)
+						for (j = 0; j < K; j++)
+							Vl[i * K + j] += lam * a[i] * conj(a[j]);
+				}
+			}
 			for (i = 0; i < K; i++)
 				for (j = 0; j < K; j++) {
 					double complex s = 0.0;
@@ -441,6 +458,12 @@ static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double 
 				W[k * K + i] = conj(w[i]) * nrm;
 		}
 	}
+}
+
+/* One IP sweep of a hypothesis (with the spatial constraint once fitted). */
+static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double complex *scr)
+{
+	sweep_bins(c, h->W, h->V, load, c->steer_ok, scr);
 }
 
 /* ------------------------------------------------------------------ start-up context */
@@ -796,7 +819,7 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->N = N;
 	cfg->H = H;
 	cfg->ref_mic = 0;
-	cfg->forget = pow(0.96, 1.0 / (q > 0.0 ? q : 1.0));
+	cfg->forget = pow(0.94, 1.0 / (q > 0.0 ? q : 1.0));
 	cfg->load = 1e-3;
 	cfg->sweeps = 1;
 	cfg->warm_sweeps = 2;
@@ -837,6 +860,9 @@ void strebm_conv_config_default(struct strebm_conv_config *cfg, size_t M, size_t
 	cfg->doa_max = (double)N / 256.0; /* about 0.5 ms with the 128 ms frame: 17 cm */
 	cfg->doa_margin = 0.05;
 	cfg->doa_conf = 0.85;
+	cfg->doa_null = 0.2;
+	cfg->doa_linear = true;
+	cfg->doa_sep = 0.0; /* doa_max / 16 */
 	cfg->doa_lo = 0.6;
 	cfg->doa_hi = 0.75;
 	cfg->health = true;
@@ -858,6 +884,7 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	    (cfg->doa_every && !(cfg->doa_max > 0.0 && cfg->doa_max < (double)cfg->N / 4.0)) ||
 	    !(cfg->doa_margin >= 0.0) || !(cfg->doa_conf >= -1.0 && cfg->doa_conf <= 1.0) ||
 	    !(cfg->doa_lo >= -1.0 && cfg->doa_hi <= 1.0) ||
+	    !(cfg->doa_null >= 0.0 && cfg->doa_null <= 1e6) || !(cfg->doa_sep >= 0.0) ||
 	    !(cfg->floor >= 0.0) || !(cfg->ell_lo > 0.0 && cfg->ell_hi >= cfg->ell_lo) ||
 	    !(cfg->ell_init_lo > 0.0 && cfg->ell_init_hi >= cfg->ell_init_lo))
 		return NULL;
@@ -923,9 +950,12 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	}
 	if (cfg->doa_every && K > 1) {
 		c->du = calloc(F * K * K, sizeof(double complex));
+		c->dsteer = calloc(F * K * K, sizeof(double complex));
+		c->nlin = (size_t)ceil(cfg->doa_max / 0.25);
+		c->dlin = calloc(K * (2 * c->nlin + 1), sizeof(double));
 		c->dbuf = fftw_malloc(c->N * sizeof(double));
 		c->dspec = fftw_malloc(F * sizeof(fftw_complex));
-		if (!c->du || !c->dbuf || !c->dspec)
+		if (!c->du || !c->dsteer || !c->dlin || !c->dbuf || !c->dspec)
 			goto fail;
 		c->dinv = fftw_plan_dft_c2r_1d((int)c->N, c->dspec, c->dbuf, FFTW_ESTIMATE);
 		if (!c->dinv)
@@ -998,6 +1028,8 @@ void strebm_conv_destroy(struct strebm_conv *c)
 	free(c->twin);
 	free(c->tD);
 	free(c->du);
+	free(c->dsteer);
+	free(c->dlin);
 	if (c->dinv)
 		fftw_destroy_plan(c->dinv);
 	fftw_free(c->dbuf);
@@ -1027,6 +1059,7 @@ void strebm_conv_reset(struct strebm_conv *c)
 	c->frames = c->updates = c->reseeds = c->aligned = 0;
 	c->spatial = 0.0;
 	c->spatial_ok = false;
+	c->steer_ok = false;
 	memset(c->tdoa, 0, sizeof(c->tdoa));
 	c->best = 0;
 	c->startup = c->cfg.two_starts && K > 1;
@@ -1140,6 +1173,108 @@ static double doa_fit(struct strebm_conv *c, size_t k, size_t m, double avoid, d
 	return bt;
 }
 
+/* Line-array match of source k at slowness sl (delay per microphone step). */
+static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
+{
+	size_t K = c->K, m;
+	double v = 0.0;
+
+	for (m = 0; m < K; m++)
+		if (m != c->ref)
+			v += doa_match(c, k, m, sl * ((double)m - (double)c->ref));
+	return v;
+}
+
+/* Line-array fit: source k's delay at microphone m is (m - ref) s_k. Each
+ * source's match is taken on a grid of 0.25 sample at the far end (dlin),
+ * then the sources are placed greedily by their peak, each at least doa_sep
+ * (far end; default doa_max / 16) from those already placed, and refined to
+ * 0.02 sample with the exact match. Bounded: one c2r per source and
+ * microphone, 16 taps per grid point. */
+static void doa_fit_linear(struct strebm_conv *c)
+{
+	size_t K = c->K, k, j, n, i;
+	double span = (double)(K - 1 > c->ref ? K - 1 - c->ref : c->ref), ds = 0.25 / span;
+	long ns = (long)c->nlin, t;
+	bool done[STREBM_MAX_SOURCES] = { false };
+	double sk[STREBM_MAX_SOURCES], pk[STREBM_MAX_SOURCES];
+	double sep = c->cfg.doa_sep > 0.0 ? c->cfg.doa_sep : c->cfg.doa_max / 16.0;
+
+	if (span < 1.0)
+		span = 1.0;
+	/* coarse matches from each microphone's GCC at integer lags (one c2r),
+	 * interpolated between them */
+	for (k = 0; k < K; k++) {
+		double *row = c->dlin + k * (2 * c->nlin + 1);
+		for (t = -ns; t <= ns; t++)
+			row[t + ns] = 0.0;
+		for (i = 0; i < K; i++) {
+			size_t f, N = c->N;
+			if (i == c->ref)
+				continue;
+			c->dspec[0] = 0.0;
+			for (f = 1; f < c->F; f++)
+				c->dspec[f] = c->du[(f * K + i) * K + k];
+			fftw_execute(c->dinv);
+			for (t = -ns; t <= ns; t++) {
+				/* GCC is band-limited: Hann-windowed sinc over 2 x 8 lags */
+				double lag = (double)t * ds * ((double)i - (double)c->ref), fl = floor(lag);
+				double fr = lag - fl, acc = 0.0;
+				long l0 = (long)fl, q;
+				if (fr < 1e-9) {
+					row[t + ns] += c->dbuf[(size_t)((l0 % (long)N + (long)N) % (long)N)];
+					continue;
+				}
+				for (q = -7; q <= 8; q++) {
+					double x = (double)q - fr, wv = 0.5 + 0.5 * cos(M_PI * x / 8.5);
+					size_t ix = (size_t)(((l0 + q) % (long)N + (long)N) % (long)N);
+					acc += c->dbuf[ix] * wv * sin(M_PI * x) / (M_PI * x);
+				}
+				row[t + ns] += acc;
+			}
+		}
+	}
+	for (n = 0; n < K; n++) {
+		double bs = -1e300, bv = 0.0, s0, s, v;
+		size_t bk = 0;
+		for (k = 0; k < K; k++) {
+			if (done[k])
+				continue;
+			for (t = -ns; t <= ns; t++) {
+				bool clash = false;
+				s = (double)t * ds;
+				for (j = 0; j < K; j++)
+					if (done[j] && fabs(s - sk[j]) * span < sep)
+						clash = true;
+				v = c->dlin[k * (2 * c->nlin + 1) + (size_t)(t + ns)];
+				if (!clash && v > bs) {
+					bs = v;
+					bk = k;
+					bv = s;
+				}
+			}
+		}
+		for (bs = -1e300, s0 = bv, s = s0 - ds; s <= s0 + ds + 1e-12; s += 0.02 / span) {
+			bool clash = false;
+			for (j = 0; j < K; j++)
+				if (done[j] && fabs(s - sk[j]) * span < sep)
+					clash = true;
+			if (!clash && (v = doa_match_linear(c, bk, s)) > bs) {
+				bs = v;
+				bv = s;
+			}
+		}
+		done[bk] = true;
+		sk[bk] = bv;
+		pk[bk] = bs;
+	}
+	for (k = 0; k < K; k++)
+		for (i = 0; i < K; i++) {
+			c->tdoa[k * K + i] = sk[k] * ((double)i - (double)c->ref);
+			c->dpeak[k * K + i] = pk[k] / (double)(K - 1);
+		}
+}
+
 /* Spatial permutation alignment (the DOA method of frequency-domain BSS):
  * each column of A(f) = W(f)^-1, taken relative to the reference microphone,
  * is a steering vector e^{-j om_f tau_mk} for a free-field source. Each
@@ -1174,6 +1309,10 @@ static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
 			}
 		}
 	}
+	if (c->cfg.doa_linear) {
+		doa_fit_linear(c);
+		goto order;
+	}
 	for (k = 0; k < K; k++)
 		for (m = 0; m < K; m++) {
 			if (m == c->ref) {
@@ -1206,6 +1345,7 @@ static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
 					c->tdoa[weak * K + m] = doa_fit(c, weak, m, c->tdoa[strong * K + m],
 									&c->dpeak[weak * K + m]);
 		}
+order:
 	for (i = 0; i < K; i++)
 		for (m = 0; m < K; m++) {
 			c->dstep[i * K + m] = cexp(I * c->om[1] * c->tdoa[i * K + m]);
@@ -1249,6 +1389,13 @@ static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
 	}
 	c->spatial = msum / (double)(F - 1);
 	c->spatial_ok = true;
+	if (c->cfg.doa_null > 0.0) {
+		for (f = 0; f < F; f++)
+			for (i = 0; i < K; i++)
+				for (m = 0; m < K; m++)
+					c->dsteer[(f * K + i) * K + m] = cexp(-I * c->om[f] * c->tdoa[i * K + m]);
+		c->steer_ok = true;
+	}
 	return fixed;
 }
 
@@ -1343,6 +1490,8 @@ void strebm_conv_frame(struct strebm_conv *c, const double complex *X, double co
 				hyp_taper(c, h, w);
 				hyp_sweep(c, h, c->cfg.load, scr);
 			}
+			if (c->cfg.doa_hops && c->frames > c->cfg.doa_start + c->cfg.doa_hops)
+				c->steer_ok = false;
 			if (c->du && c->frames >= c->cfg.doa_start &&
 			    (!c->cfg.doa_hops || c->frames <= c->cfg.doa_start + c->cfg.doa_hops) &&
 			    c->frames % c->cfg.doa_every == 0)
@@ -1529,6 +1678,11 @@ void strebm_conv_get_status(const struct strebm_conv *c, struct strebm_conv_stat
 	st->reseeds = c->reseeds;
 	st->aligned = c->aligned;
 	st->spatial = c->spatial_ok ? c->spatial : NAN;
+	st->constrained = c->steer_ok;
+	for (k = 0; k < STREBM_MAX_SOURCES; k++) {
+		size_t nb = c->ref + 1 < c->K ? c->ref + 1 : c->ref - 1;
+		st->delay[k] = k < c->K && c->K > 1 && c->spatial_ok ? c->tdoa[k * c->K + nb] : NAN;
+	}
 	st->objective = h->nll_w > 0.0 ? h->nll / h->nll_w : 0.0;
 	st->health = c->health;
 	st->mix = c->mix;

@@ -57,8 +57,17 @@
  * statistics. The bins' mean steering match ("spatial") is also a confidence:
  * below doa_hi the output fades towards passthrough, fully at doa_lo. Free-
  * field arrays match well; a demixer that fits no set of directions (a
- * reverberant room it has not separated) does not. Measured on the shared
- * sets: every set >= 0 dB (the lowest -0.7 before), the free-field sets kept.
+ * reverberant room it has not separated) does not. With doa_linear the used
+ * channels are taken as an evenly spaced line in channel order: one delay per
+ * microphone step and source, fitted over all microphones at once.
+ * Spatial constraint (doa_null > 0): once fitted, each row's IP statistics
+ * gain doa_null tr(V_k)/K^2 sum_{j != k} a_j a_j^H (a_j the other sources'
+ * steering vectors): a null towards each other source, geometrically
+ * constrained IVA. It holds the bins in one order and steadies the demixer in
+ * reverberant rooms (README: every shared set meets issue 6); its model is the
+ * direct path, so a strong near reflection pulls against it. Under it the
+ * steering match stays high by construction, and health is what detects a
+ * mixture that cannot be separated.
  * Health: 1 - the largest correlation between two outputs' log-gain
  * profiles (running moments, about 3 s): outputs that are still mixtures
  * share their activity. Below health_min the output fades (over 20 hops)
@@ -119,7 +128,8 @@ struct strebm_conv_config {
 	unsigned taper_fade;      /* hops over which it fades out after that */
 	unsigned doa_every;       /* spatial permutation alignment every this many hops (0: off) */
 	unsigned doa_start;       /* hops before the first alignment */
-	unsigned doa_hops;        /* hops during which it runs (0: for ever) */
+	unsigned doa_hops;        /* hops during which it (and the spatial constraint) runs
+				   * (0: for ever) */
 	double doa_max;           /* largest inter-microphone delay searched, samples */
 	double doa_margin;        /* a bin is re-ordered when the best order beats its own by
 				   * this much (mean steering match per source and microphone) */
@@ -127,6 +137,13 @@ struct strebm_conv_config {
 	double doa_lo, doa_hi;    /* spatial confidence: the output fades to passthrough as the
 				   * bins' mean steering match falls from doa_hi to doa_lo
 				   * (doa_hi <= doa_lo: off; needs health) */
+	double doa_null;          /* spatial constraint: once the directions are fitted, each
+				   * row's IP statistics gain doa_null * tr(V)/K * sum_{j!=k}
+				   * a_j a_j^H / K (a null towards the other sources; 0: off) */
+	bool doa_linear;          /* the used channels are a uniform line array in channel
+				   * order: one delay per source, tau_km = m tau_k */
+	double doa_sep;           /* line fit: two sources at least this far apart (samples,
+				   * far end of the array; 0: doa_max / 16) */
 	bool health;              /* fall back towards passthrough when not separating */
 	double health_min;        /* health below which the output falls back, [0, 1] */
 };
@@ -198,6 +215,11 @@ struct strebm_conv_status {
 	unsigned long reseeds;    /* bands re-seeded by the permutation check */
 	unsigned long aligned;    /* bins re-ordered by the spatial alignment */
 	double spatial;           /* mean steering match of the bins, [-1, 1]; NaN: not yet */
+	double delay[STREBM_MAX_SOURCES]; /* each source's fitted delay (samples) at the
+				   * microphone after the reference (the next in channel
+				   * order; the one before when the reference is last);
+				   * NaN: not yet */
+	bool constrained;         /* the spatial constraint acts on the demixing */
 	double objective;         /* running J per bin and source (nats) */
 	double health;            /* 1 - largest output log-gain correlation */
 	double mix;               /* output blend: 1 separated, 0 passthrough */

@@ -100,6 +100,8 @@ void strebm_engine_config_default(struct strebm_engine_config *cfg, size_t M, si
 	cfg->conv_frame = 0;
 	cfg->conv_envelope = false;
 	cfg->conv_array_delay = 0.0;
+	cfg->conv_array_other = false;
+	cfg->conv_null = -1.0;
 	cfg->joint_iters = 2;
 	cfg->joint_hidden = 16;
 	cfg->joint_lr_s = 1e-2;
@@ -171,6 +173,9 @@ struct strebm_engine *strebm_engine_create(const struct strebm_engine_config *cf
 			cc.doa_max = fmin(cfg->conv_array_delay, (double)N / 4.0 - 1.0);
 		else if (cfg->conv_array_delay < 0.0)
 			cc.doa_every = 0;
+		cc.doa_linear = !cfg->conv_array_other;
+		if (cfg->conv_null >= 0.0)
+			cc.doa_null = cfg->conv_null;
 		for (k = 0; k < STREBM_MAX_SOURCES; k++)
 			cc.kernel[k] = cfg->kernel;
 		e->conv = strebm_conv_create(&cc);

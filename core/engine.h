@@ -67,6 +67,10 @@ struct strebm_engine_config {
 	double conv_array_delay;  /* convolutive: largest delay between two microphones, samples
 				   * (the spatial alignment's search; core/conv doa_max);
 				   * 0: core/conv's default, < 0: spatial alignment off */
+	bool conv_array_other;    /* convolutive: the microphones are not an evenly spaced
+				   * line in channel order (each one's delay fitted alone) */
+	double conv_null;         /* convolutive: spatial constraint weight (doa_null);
+				   * < 0: core/conv's default */
 	/* nonlinear: the joint stage (core/joint, MLP map), started from the
 	 * linear solution on the Gaussianized channels */
 	unsigned joint_iters;     /* Adam steps per hop; 0: off (linear output) */

@@ -98,6 +98,8 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	/* the array's size as a delay in samples (c = 343 m/s), with 10 % margin */
 	ec->conv_array_delay = cfg->array_size_cm > 0.0
 		? fmax(1.0, 1.1 * cfg->array_size_cm * 0.01 / 343.0 * (double)rate) : -1.0;
+	ec->conv_array_other = cfg->array_layout == 1;
+	ec->conv_null = cfg->spatial_constraint;
 	return 0;
 }
 

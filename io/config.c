@@ -35,6 +35,7 @@ struct schema {
 
 static const char *const mode_names[] = { "linear", "nonlinear", "convolutive", NULL };
 static const char *const kernel_names[] = { "rbf", "matern12", "matern32", "matern52", NULL };
+static const char *const layout_names[] = { "line", "other", NULL };
 static const char *const backend_names[] = { "auto", "file", "jack", "portaudio", NULL };
 static const char *const fill_names[] = { "silence", "dry", NULL };
 static const char *const realtime_names[] = { "off", "try", "require", NULL };
@@ -88,6 +89,17 @@ static const struct schema schema[] = {
 	  "# Each source's bins are aligned by direction (delays up to this size), and the\n"
 	  "# output falls back towards the dry reference microphone while the demixing fits\n"
 	  "# no set of directions. 0 turns both off (widely spaced or unknown microphones)." },
+	{ KEY("engine", "array_layout"), T_ENUM, OFF(array_layout), "line", 0, 0, layout_names, false,
+	  "Convolutive mode: line (the microphones in channel order along a line, evenly\n"
+	  "# spaced: one direction per source is fitted over all of them) or other (each\n"
+	  "# microphone's delay fitted on its own)." },
+	{ KEY("engine", "spatial_constraint"), T_DOUBLE, OFF(spatial_constraint), "0.2", 0, 10, NULL,
+	  false,
+	  "Convolutive mode: weight of the spatial constraint (each output nulls the other\n"
+	  "# sources' fitted directions), relative to the data. It keeps the bins in one\n"
+	  "# order and the separation steady in reverberant rooms; with a strong reflection\n"
+	  "# close behind the direct sound (a table under the array) it costs a little\n"
+	  "# separation. 0: off. Needs array_size_cm > 0." },
 
 	{ KEY("audio", "backend"), T_ENUM, OFF(backend), "auto", 0, 0, backend_names, false,
 	  "Audio backend: auto (file with --input, else jack when a server runs, else\n"

@@ -52,6 +52,8 @@ struct strebm_config {
 	double window_ms;  /* live: window in ms (0: use window) */
 	double hop_ms;     /* live: hop in ms (0: use hop) */
 	double array_size_cm; /* convolutive: largest microphone distance (0: no spatial alignment) */
+	int array_layout;     /* convolutive: 0 line, 1 other */
+	double spatial_constraint; /* convolutive: core/conv doa_null */
 
 	/* [audio] */
 	int backend;       /* enum strebm_backend_kind */

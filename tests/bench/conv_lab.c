@@ -34,6 +34,7 @@ static const struct {
 	FZ(N), FZ(H), FZ(ref_mic), FD(forget), FD(load), FU(sweeps), FU(warm_sweeps),
 	FU(warm_hops), FB(envelope), FD(floor), FU(ell_every), FB(two_starts), FU(pca_hop),
 	FU(startup_hops), FU(perm_every), FZ(perm_bands), FZ(ring), FB(health), FD(health_min), FU(ctx_frames), FU(ctx_sweeps), FD(ctx_load), FB(ctx_uniform), FB(ensemble), FU(align_every), FD(taper), FU(taper_hops), FU(taper_fade), FU(doa_every), FU(doa_start), FU(doa_hops), FD(doa_max), FD(doa_margin), FD(doa_conf), FD(doa_lo), FD(doa_hi),
+	FD(doa_null), FB(doa_linear), FD(doa_sep),
 #ifdef CONV_LAB_EXTRA
 	CONV_LAB_EXTRA
 #endif
@@ -131,9 +132,9 @@ int main(int argc, char **argv)
 	}
 	strebm_wav_out_close(out);
 	strebm_conv_get_status(c, &st);
-	printf("rtf %.4f objective %.4f health %.3f mix %.3f degraded %d hypothesis %u reseeds %lu\n",
-	       cpu / ((double)info.frames / info.rate), st.objective, st.health, st.mix,
-	       st.degraded, st.hypothesis, st.reseeds);
+	printf("rtf %.4f spatial %.3f health %.3f mix %.3f degraded %d aligned %lu objective %.4f\n",
+	       cpu / ((double)info.frames / info.rate), st.spatial, st.health, st.mix,
+	       st.degraded, st.aligned, st.objective);
 	strebm_conv_destroy(c);
 	strebm_wav_in_close(in);
 	free(x);
