@@ -410,9 +410,19 @@ static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double
 {
 	size_t F = c->F, K = c->K, f, k, i, j, m;
 	double complex *Vl = scr, *WV = scr + K * K, *w = scr + 2 * K * K;
+	double complex *Sa = scr + 2 * K * K + K; /* sum_j a_j a_j^H of the bin */
 
 	for (f = 0; f < F; f++) {
 		double complex *W = Wall + f * K * K;
+		if (steer) {
+			memset(Sa, 0, K * K * sizeof(*Sa));
+			for (m = 0; m < K; m++) {
+				const double complex *a = c->dsteer + (f * K + m) * K;
+				for (i = 0; i < K; i++)
+					for (j = 0; j < K; j++)
+						Sa[i * K + j] += a[i] * conj(a[j]);
+			}
+		}
 		for (k = 0; k < K; k++) {
 			const double complex *V = Vall + (f * K + k) * K * K;
 			double tr = 0.0, delta, nrm = 0.0;
@@ -422,17 +432,12 @@ static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double
 			memcpy(Vl, V, K * K * sizeof(*Vl));
 			for (i = 0; i < K; i++)
 				Vl[i * K + i] += delta;
-			if (steer) {
+			if (steer) { /* + lam sum_{j != k} a_j a_j^H */
 				double lam = c->cfg.doa_null * tr / (double)(K * K);
-				size_t jj;
-				for (jj = 0; jj < K; jj++) {
-					const double complex *a = c->dsteer + (f * K + jj) * K;
-					if (jj == k)
-						continue;
-					for (i = 0; i < K; i++)
-						for (j = 0; j < K; j++)
-							Vl[i * K + j] += lam * a[i] * conj(a[j]);
-				}
+				const double complex *a = c->dsteer + (f * K + k) * K;
+				for (i = 0; i < K; i++)
+					for (j = 0; j < K; j++)
+						Vl[i * K + j] += lam * (Sa[i * K + j] - a[i] * conj(a[j]));
 			}
 			for (i = 0; i < K; i++)
 				for (j = 0; j < K; j++) {
@@ -632,6 +637,49 @@ static bool next_perm(size_t *p, size_t n)
 	return true;
 }
 
+/* The assignment p (slot i -> column p[i]) maximising sum_i sc[i K + p[i]],
+ * K x K scores: every permutation up to 5 sources (120), else greedily, the
+ * largest remaining score first (K^3: bounded time for up to 16 sources).
+ * @return the sum. */
+static double best_assignment(const double *sc, size_t K, size_t *bestp)
+{
+	size_t p[STREBM_MAX_SOURCES], i, j, n;
+	double sbest = -1e300;
+
+	if (K <= 5) {
+		for (i = 0; i < K; i++)
+			p[i] = bestp[i] = i;
+		do {
+			double s = 0.0;
+			for (i = 0; i < K; i++)
+				s += sc[i * K + p[i]];
+			if (s > sbest) {
+				sbest = s;
+				memcpy(bestp, p, K * sizeof(*p));
+			}
+		} while (next_perm(p, K));
+		return sbest;
+	} else {
+		bool row[STREBM_MAX_SOURCES] = { false }, col[STREBM_MAX_SOURCES] = { false };
+		sbest = 0.0;
+		for (n = 0; n < K; n++) {
+			double b = -1e300;
+			size_t bi = 0, bj = 0;
+			for (i = 0; i < K; i++)
+				for (j = 0; j < K; j++)
+					if (!row[i] && !col[j] && sc[i * K + j] > b) {
+						b = sc[i * K + j];
+						bi = i;
+						bj = j;
+					}
+			row[bi] = col[bj] = true;
+			bestp[bi] = bj;
+			sbest += b;
+		}
+		return sbest;
+	}
+}
+
 
 /* Permute source rows of bins [f0, f1): new row i is old row p[i]. */
 static void hyp_permute_bins(struct strebm_conv *c, struct hyp *h, size_t f0, size_t f1,
@@ -694,7 +742,7 @@ static unsigned hyp_perm_check(struct strebm_conv *c, struct hyp *h, double comp
 		size_t f0 = f_lo + (F - f_lo) * b / B, f1 = f_lo + (F - f_lo) * (b + 1) / B;
 		double cm[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sid = 0.0, sbest = -1e30;
 		double *rest = c->genv + 0; /* reused below per source */
-		size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+		size_t bestp[STREBM_MAX_SOURCES];
 		bool ident;
 		if (f1 <= f0)
 			continue;
@@ -717,19 +765,9 @@ static unsigned hyp_perm_check(struct strebm_conv *c, struct hyp *h, double comp
 				cm[i * K + k] = strebm_corr(c->env + i * R, tmp, nn);
 			}
 		(void)rest;
-		for (i = 0; i < K; i++) {
-			p[i] = i;
+		for (i = 0; i < K; i++)
 			sid += cm[i * K + i];
-		}
-		do {
-			double s = 0.0;
-			for (i = 0; i < K; i++)
-				s += cm[i * K + p[i]];
-			if (s > sbest) {
-				sbest = s;
-				memcpy(bestp, p, sizeof(p));
-			}
-		} while (next_perm(p, K));
+		sbest = best_assignment(cm, K, bestp);
 		ident = true;
 		for (i = 0; i < K; i++)
 			ident &= bestp[i] == i;
@@ -1355,7 +1393,7 @@ order:
 		const double complex *u = c->du + f * K * K;
 		double complex *st = c->dst;
 		double sc[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sid = 0.0, sbest = -1e300;
-		size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+		size_t bestp[STREBM_MAX_SOURCES];
 		/* st[i * K + m] = e^{j om_f tau_im} by recurrence over the bins;
 		 * sc[i * K + j]: source i's steering against the bin's row j */
 		for (i = 0; i < K * K; i++)
@@ -1368,19 +1406,9 @@ order:
 						s += creal(u[m * K + k] * st[i * K + m]);
 				sc[i * K + k] = s;
 			}
-		for (i = 0; i < K; i++) {
-			p[i] = i;
+		for (i = 0; i < K; i++)
 			sid += sc[i * K + i];
-		}
-		do {
-			double s = 0.0;
-			for (i = 0; i < K; i++)
-				s += sc[i * K + p[i]];
-			if (s > sbest) {
-				sbest = s;
-				memcpy(bestp, p, sizeof(p));
-			}
-		} while (next_perm(p, K));
+		sbest = best_assignment(sc, K, bestp);
 		msum += sbest / (double)(K * (K - 1));
 		if (sbest - sid > thr && sbest > c->cfg.doa_conf * (double)(K * (K - 1))) {
 			hyp_permute_bins(c, h, f, f + 1, bestp, c->scr);

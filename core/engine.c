@@ -902,7 +902,7 @@ size_t strebm_engine_latency(const struct strebm_engine *e)
  *   16 u32 M  20 u32 K  24 u32 T  28 u32 H  32 u32 mode  36 u32 bypass
  *   40 u64 payload bytes      48 u64 FNV-1a 64 of the payload   56 zero
  */
-#define ENGINE_STATE_MAGIC "STREBMST"
+#define ENGINE_STATE_MAGIC STREBM_STATE_MAGIC
 #define ENGINE_STATE_VERSION 2u /* 2: per source also the nonlinear output gain */
 #define ENGINE_STATE_BOM 0x01020304u
 #define ENGINE_STATE_HEADER 64

@@ -25,6 +25,9 @@
 #ifndef STREBM_ENGINE_H
 #define STREBM_ENGINE_H
 
+/* The first 8 bytes of a saved state (strebm_engine_save_state). */
+#define STREBM_STATE_MAGIC "STREBMST"
+
 #include <stdbool.h>
 #include <stddef.h>
 

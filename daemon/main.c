@@ -386,6 +386,8 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	}
 	if (*cfg->state_file) {
 		/* a run that starts already separated, as the live daemon does */
+		char perr[PATH_MAX + 128];
+		int pr = strebm_statefile_probe(cfg->state_file, perr, sizeof(perr));
 		int r = strebm_statefile_load_engine(cfg->state_file, strebmd_worker_engine(w), err,
 						     sizeof(err));
 		if (r == 0) {
@@ -406,16 +408,19 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 					goto out;
 				}
 			} else if (!o->quiet) {
-				log_info("model state restored from %s (%s mode)", cfg->state_file,
-					 strebm_mode_name(es.mode));
+				log_info("model state restored from %s (%s mode%s)", cfg->state_file,
+					 strebm_mode_name(es.mode),
+					 es.mode == STREBM_MODE_CONVOLUTIVE
+					 ? "; the convolutive demixer is not in a state: it learns "
+					   "again from the start" : "");
 			}
 		} else if (r != -ENOENT) {
-			log_warn("%s (starting from a fresh model; the file is replaced when this "
-				 "run saves its own)", err);
+			log_warn("%s (starting from a fresh model%s)", err,
+				 pr == 0 ? "; the file is replaced when this run saves its own" : "");
 		}
-		if (strebm_statefile_probe(cfg->state_file, err, sizeof(err)) < 0)
+		if (pr < 0)
 			log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
-				 strebm_config_origin(cfg, "daemon.state_file"), err);
+				 strebm_config_origin(cfg, "daemon.state_file"), perr);
 	}
 	out = strebm_wav_out_open(o->output_dir, ec.K, info.rate, err, sizeof(err));
 	if (!out) {

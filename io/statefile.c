@@ -36,19 +36,66 @@ static int sync_dir(const char *path)
 	return r;
 }
 
-int strebm_statefile_probe(const char *path, char *err, size_t errlen)
+/* What a save may replace at path: nothing, an empty regular file, or a
+ * strebmd state. A symbolic link is followed (*real gets the target, to be
+ * freed); anything else -- a recording, a text, a directory, a device -- is
+ * refused, so that a wrong state_file or /strebm/save path loses nothing.
+ * @return 0, or -EEXIST with the reason in err. */
+static int check_target(const char *path, char **real, char *err, size_t errlen)
 {
 	struct stat st;
-	char *tmp;
+	char head[8];
+	int fd;
+	ssize_t got;
+
+	*real = NULL;
+	if (lstat(path, &st) < 0)
+		return 0; /* absent (or unreadable: the write says why) */
+	if (S_ISLNK(st.st_mode)) {
+		*real = realpath(path, NULL);
+		if (!*real || stat(*real, &st) < 0) {
+			free(*real);
+			*real = NULL;
+			snprintf(err, errlen, "%s: a symbolic link to nothing; not replaced", path);
+			return -EEXIST;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		free(*real);
+		*real = NULL;
+		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
+		return -EEXIST;
+	}
+	if (st.st_size == 0)
+		return 0;
+	fd = open(*real ? *real : path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* unreadable: the rename decides */
+	got = read(fd, head, sizeof(head));
+	close(fd);
+	if (got != (ssize_t)sizeof(head) || memcmp(head, STREBM_STATE_MAGIC, sizeof(head))) {
+		free(*real);
+		*real = NULL;
+		snprintf(err, errlen, "%s: exists and is not a strebmd state; not replaced "
+			 "(remove it or choose another path)", path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int strebm_statefile_probe(const char *path, char *err, size_t errlen)
+{
+	char *tmp, *real;
 	size_t n;
 	int fd, r;
 
 	if (!path || !*path)
 		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
-		return -EEXIST;
-	}
+	r = check_target(path, &real, err, errlen);
+	if (r < 0)
+		return r;
+	if (real)
+		path = real;
 	n = strlen(path) + 16;
 	tmp = malloc(n);
 	if (!tmp)
@@ -58,11 +105,14 @@ int strebm_statefile_probe(const char *path, char *err, size_t errlen)
 	if (fd < 0) {
 		r = -errno;
 		free(tmp);
-		return fail(r, err, errlen, "cannot create a file beside", path);
+		r = fail(r, err, errlen, "cannot create a file beside", path);
+		free(real);
+		return r;
 	}
 	close(fd);
 	unlink(tmp);
 	free(tmp);
+	free(real);
 	return 0;
 }
 
@@ -70,20 +120,19 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 			   size_t errlen)
 {
 	const unsigned char *p = buf;
-	char *tmp;
+	char *tmp, *real;
 	size_t done = 0, n;
 	int fd, r;
 
-	struct stat st;
-
 	if (!path || !*path || (!buf && len))
 		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
-	/* the rename would replace whatever is there: only ever a regular file
-	 * (never a device, FIFO, socket, directory or symbolic link) */
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
-		return -EEXIST;
-	}
+	/* the rename would replace whatever is there: only ever an empty regular
+	 * file or a state (through a symbolic link: its target) */
+	r = check_target(path, &real, err, errlen);
+	if (r < 0)
+		return r;
+	if (real)
+		path = real;
 	n = strlen(path) + 16;
 	tmp = malloc(n);
 	if (!tmp)
@@ -93,7 +142,9 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 	if (fd < 0) {
 		r = -errno;
 		free(tmp);
-		return fail(r, err, errlen, "cannot create a file beside", path);
+		r = fail(r, err, errlen, "cannot create a file beside", path);
+		free(real);
+		return r;
 	}
 	while (done < len) {
 		ssize_t w = write(fd, p + done, len - done);
@@ -121,13 +172,18 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 	}
 	free(tmp);
 	r = sync_dir(path);
-	return r < 0 ? fail(r, err, errlen, "cannot sync the directory of", path) : 0;
+	if (r < 0)
+		fail(r, err, errlen, "cannot sync the directory of", path);
+	free(real);
+	return r;
 fail_tmp:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	free(tmp);
-	return fail(r, err, errlen, "cannot write", path);
+	r = fail(r, err, errlen, "cannot write", path);
+	free(real);
+	return r;
 }
 
 int strebm_statefile_read(const char *path, void *buf, size_t cap, size_t *len, char *err,

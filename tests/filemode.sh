@@ -233,6 +233,35 @@ if "$STREBMD" --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s4" \
 else
 	fail "unwritable state file: $(cat "$TMP/err5")"
 fi
+# a state_file that names a file which is not a state (here a copy of the
+# input recording): never replaced, said at the start, the run goes on
+cp "$DATA/linear_k2_16k/mix.wav" "$TMP/rec.wav"
+sum0=$(md5sum <"$TMP/rec.wav")
+if "$STREBMD" --input "$TMP/rec.wav" --output-dir "$TMP/s5" --set daemon.state_file="$TMP/rec.wav" \
+	2>"$TMP/err6" && [ "$(md5sum <"$TMP/rec.wav")" = "$sum0" ] &&
+   grep -q "is not a strebmd state; not replaced.*will not be saved" "$TMP/err6" &&
+   ! grep -q "replaced when" "$TMP/err6" && [ -s "$TMP/s5/source_2.wav" ]; then
+	pass "state_file naming a recording: left intact ($(grep -m1 'not a strebmd state' "$TMP/err6"))"
+else
+	fail "state_file naming a recording: $(cat "$TMP/err6")"
+fi
+# nor an output of an earlier run (the writer is the one /strebm/save uses)
+sum1=$(md5sum <"$TMP/s5/source_1.wav")
+"$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s6" \
+	--set daemon.state_file="$TMP/s5/source_1.wav" 2>"$TMP/err7"
+[ "$(md5sum <"$TMP/s5/source_1.wav")" = "$sum1" ] && pass "state_file naming an output: left intact" ||
+	fail "state_file naming an output was replaced: $(cat "$TMP/err7")"
+# a symbolic link to a state: followed (the link stays, its target is updated)
+cp "$st" "$TMP/show.state"
+ln -sfn "$TMP/show.state" "$TMP/link.state"
+sum2=$(md5sum <"$TMP/show.state")
+if "$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s7" \
+	--set daemon.state_file="$TMP/link.state" 2>"$TMP/err8" && [ -L "$TMP/link.state" ] &&
+   [ "$(md5sum <"$TMP/show.state")" != "$sum2" ] && ! grep -q "not replaced" "$TMP/err8"; then
+	pass "state_file through a symbolic link: its target saved, the link kept"
+else
+	fail "state_file through a symbolic link: $(cat "$TMP/err8")"
+fi
 
 # --- help and version
 "$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do

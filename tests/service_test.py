@@ -328,9 +328,22 @@ try:
     rc, out = ctl(port, "save", fifo)
     ok(rc != 0 and stat.S_ISFIFO(os.lstat(fifo).st_mode),
        "save never replaces a FIFO (or device, link): " + out.strip())
+    # a link to a state is followed (the link stays, its target is written);
+    # a link to anything else, or a file that is not a state, is never replaced
     os.symlink(st, os.path.join(TMP, "link"))
+    before = os.stat(st).st_mtime_ns
+    time.sleep(0.02)
     rc, out = ctl(port, "save", os.path.join(TMP, "link"))
-    ok(rc != 0 and os.path.islink(os.path.join(TMP, "link")), "save never replaces a symbolic link")
+    ok(rc == 0 and os.path.islink(os.path.join(TMP, "link")) and os.stat(st).st_mtime_ns != before,
+       "save through a symbolic link to a state writes its target, keeps the link: " + out.strip())
+    notes = os.path.join(TMP, "notes.txt")
+    with open(notes, "w") as f:
+        f.write("set list\n")
+    os.symlink(notes, os.path.join(TMP, "link2"))
+    for target in (notes, os.path.join(TMP, "link2")):
+        rc, out = ctl(port, "save", target)
+        ok(rc != 0 and open(notes).read() == "set list\n" and "not a strebmd state" in out,
+           "save never replaces a file that is not a state: " + out.strip())
 
     # ---- 3. SIGHUP: a valid changed file, then an invalid one
     with open(conf, "w") as f:

@@ -569,6 +569,41 @@ START_TEST(test_line_array)
 }
 END_TEST
 
+/* Many sources: the spatial alignment's order search is bounded (every
+ * permutation up to 5 sources, greedy beyond; K! at 9 sources hung a hop for
+ * minutes), and the outputs stay finite. */
+START_TEST(test_many_sources)
+{
+	enum { KM = 9, HOPS = 120 };
+	struct strebm_conv_config cfg;
+	struct strebm_conv_status st;
+	struct strebm_conv *c;
+	struct test_rng r = { 77 };
+	double *in = malloc(KM * HOP * sizeof(double)), *out = malloc(KM * HOP * sizeof(double));
+	size_t hop, i;
+
+	strebm_conv_config_default(&cfg, KM, KM, NF, HOP);
+	cfg.doa_max = ARRAY_DELAY;
+	cfg.doa_start = 2;
+	cfg.doa_every = 1; /* the alignment on every hop */
+	c = strebm_conv_create(&cfg);
+	ck_assert_ptr_nonnull(c);
+	for (hop = 0; hop < HOPS; hop++) {
+		for (i = 0; i < KM * HOP; i++)
+			in[i] = 0.1 * test_rng_normal(&r);
+		strebm_conv_process(c, in, out, true);
+		for (i = 0; i < KM * HOP; i++)
+			ck_assert(isfinite(out[i]));
+	}
+	strebm_conv_get_status(c, &st);
+	ck_assert(!isnan(st.spatial));
+	ck_assert(st.constrained);
+	strebm_conv_destroy(c);
+	free(in);
+	free(out);
+}
+END_TEST
+
 /* Health: two sources that share one activity profile cannot be told apart
  * by it; the solver says so and fades to passthrough (reference / K). */
 START_TEST(test_degrades_to_passthrough)
@@ -781,6 +816,7 @@ int main(void)
 	tcase_add_test(tc, test_spatial_realigns);
 	tcase_add_loop_test(tc, test_spatial_degrades, 0, 2);
 	tcase_add_loop_test(tc, test_line_array, 0, 3);
+	tcase_add_test(tc, test_many_sources);
 	tcase_add_test(tc, test_silence);
 	tcase_add_test(tc, test_misuse);
 	tcase_add_test(te, test_engine_mode_switch);
