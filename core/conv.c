@@ -813,11 +813,11 @@ static void hyp_align(struct strebm_conv *c, struct hyp *dst, const struct hyp *
 {
 	size_t K = c->K, R = c->R, i, j;
 	size_t n = dst->ring_n < ref->ring_n ? dst->ring_n : ref->ring_n;
-	double cm[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES], sbest = -1e30;
-	size_t p[STREBM_MAX_SOURCES], bestp[STREBM_MAX_SOURCES];
+	double cm[STREBM_MAX_SOURCES * STREBM_MAX_SOURCES];
+	size_t bestp[STREBM_MAX_SOURCES];
 	bool ident = true;
 
-	if (K < 2 || K > 6 || n < 4)
+	if (K < 2 || n < 4)
 		return;
 	if (n > R)
 		n = R;
@@ -826,17 +826,7 @@ static void hyp_align(struct strebm_conv *c, struct hyp *dst, const struct hyp *
 	for (i = 0; i < K; i++)
 		for (j = 0; j < K; j++)
 			cm[i * K + j] = strebm_corr(c->genv + i * R, c->env + j * R, n);
-	for (i = 0; i < K; i++)
-		p[i] = i;
-	do {
-		double s = 0.0;
-		for (i = 0; i < K; i++)
-			s += cm[i * K + p[i]];
-		if (s > sbest) {
-			sbest = s;
-			memcpy(bestp, p, sizeof(p));
-		}
-	} while (next_perm(p, K));
+	best_assignment(cm, K, bestp);
 	for (i = 0; i < K; i++)
 		ident &= bestp[i] == i;
 	if (!ident)

@@ -37,22 +37,30 @@ static void make_filters(double h[2][2][LTAP])
 			}
 }
 
-/* X (2 x NS) = sum_k h[m][k] * S_k; IMG (2 x NS) = h[0][k] * S_k (images at mic 0). */
-static void mix(const double *S, double h[2][2][LTAP], double *X, double *IMG)
+/* X (M x n) = sum_k h_mk * S_k, h_mk at h + (m K + k) L (L taps); IMG (K x n)
+ * = h_0k * S_k (images at mic 0). */
+static void mix_n(const double *S, const double *h, size_t M, size_t K, size_t L, size_t n,
+		  double *X, double *IMG)
 {
 	size_t m, k, t, j;
 
-	memset(X, 0, 2 * NS * sizeof(double));
-	for (m = 0; m < 2; m++)
-		for (k = 0; k < 2; k++)
-			for (t = 0; t < NS; t++) {
+	memset(X, 0, M * n * sizeof(double));
+	for (m = 0; m < M; m++)
+		for (k = 0; k < K; k++)
+			for (t = 0; t < n; t++) {
 				double acc = 0.0;
-				for (j = 0; j < LTAP && j <= t; j++)
-					acc += h[m][k][j] * S[k * NS + t - j];
-				X[m * NS + t] += acc;
+				for (j = 0; j < L && j <= t; j++)
+					acc += h[(m * K + k) * L + j] * S[k * n + t - j];
+				X[m * n + t] += acc;
 				if (m == 0)
-					IMG[k * NS + t] = acc;
+					IMG[k * n + t] = acc;
 			}
+}
+
+/* The test array: 2 x 2, NS samples. */
+static void mix(const double *S, double h[2][2][LTAP], double *X, double *IMG)
+{
+	mix_n(S, &h[0][0][0], 2, 2, LTAP, NS, X, IMG);
 }
 
 static void make_sources(double *S)
@@ -517,16 +525,7 @@ START_TEST(test_line_array)
 				double w = 0.5 + 0.5 * cos(M_PI * x / 12.0);
 				h[m][k][t] = fabs(x) < 12.0 ? (fabs(x) < 1e-12 ? 1.0 : sin(M_PI * x) / (M_PI * x)) * w : 0.0;
 			}
-	for (m = 0; m < K3; m++)
-		for (k = 0; k < K3; k++)
-			for (t = 0; t < NL; t++) {
-				double acc = 0.0;
-				for (j = 0; j < LT && j <= t; j++)
-					acc += h[m][k][j] * S[k * NL + t - j];
-				X[m * NL + t] += acc;
-				if (m == 0)
-					IMG[k * NL + t] = acc;
-			}
+	mix_n(S, &h[0][0][0], K3, K3, LT, NL, X, IMG);
 	strebm_conv_config_default(&cfg, K3, K3, FL, HL);
 	cfg.doa_max = 6.0;
 	if (_i == 1)
