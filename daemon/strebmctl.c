@@ -329,10 +329,12 @@ static int cmd_status(struct ctl *c)
 {
 	struct msg r;
 	int k, K;
+	double rtf;
 
 	if (query(c, "/strebm/status", "siiihhhf", &r))
 		return 1;
 	K = (int)arg_num(&r, 3);
+	rtf = arg_num(&r, 7);
 	printf("mode: %s\n", arg_str(&r, 0));
 	printf("sample rate: %.0f Hz\n", arg_num(&r, 1));
 	printf("channels: %.0f, sources: %d\n", arg_num(&r, 2), K);
@@ -348,8 +350,13 @@ static int cmd_status(struct ctl *c)
 		uint64_t dead;
 		unsigned m;
 		int n = 0;
-		printf("audio: %s\n", strcmp(arg_str(&r, 0), "running") ? "stopped (the JACK server "
-		       "is gone or the device stopped; strebmd waits for it)" : "running");
+		bool running = !strcmp(arg_str(&r, 0), "running");
+		printf("audio: %s", running ? "running" : "stopped (the JACK server "
+		       "is gone or the device stopped; strebmd waits for it)");
+		if (running && rtf > 1.0) /* the worker cannot keep up: outputs drop out */
+			printf(", overloaded (the separation needs %.1fx real time: fewer sources, "
+			       "a longer hop or another mode)", rtf);
+		printf("\n");
 		printf("separation: %s%s\n", arg_num(&r, 1) != 0.0 ? "degraded (cannot separate: "
 		       "passing the reference microphone through)" : "ok",
 		       arg_num(&r, 2) != 0.0 ? ", frozen" : "");

@@ -87,7 +87,7 @@ static int on_load(void *data, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static const struct strebmd_osc_ops ops = {
 		.post = on_post, .status = on_status, .save = on_save, .load = on_load,
@@ -110,6 +110,8 @@ int main(void)
 	status.rms_dbfs[1] = -35.0;
 	status.running = true;
 	status.dead_mask = 2;
+	if (argc > 1) /* the worker's real-time factor (an overloaded daemon: > 1) */
+		status.rtf = atof(argv[1]);
 	o = strebmd_osc_create("127.0.0.1", 0, "127.0.0.1", &ops, NULL, err, sizeof(err));
 	if (!o) {
 		fprintf(stderr, "%s\n", err);

@@ -112,4 +112,18 @@ if [ $mcode -eq 0 ] && [ "$lines" -ge 3 ] && grep -q "source 2 .*-35.0 dBFS" "$t
 else
 	echo "FAIL: monitor: exit $mcode, $lines lines: $(cat "$tmp/mon" "$tmp/monerr")"; fail=1
 fi
+# an overloaded daemon (the worker needs more than real time): status says so
+"$SRV" 3.5 >"$tmp/port2" &
+spid2=$!
+i=0
+while [ ! -s "$tmp/port2" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+"$CTL" --port "$(cat "$tmp/port2")" status >"$tmp/out" 2>"$tmp/err"
+kill $spid2 2>/dev/null
+wait $spid2 2>/dev/null
+if grep -q "audio: running, overloaded (the separation needs 3.5x real time" "$tmp/out" &&
+   ! grep -q "overloaded" "$tmp/mon"; then
+	echo "ok: overloaded: $(grep audio: "$tmp/out")"
+else
+	echo "FAIL: overloaded: $(cat "$tmp/out" "$tmp/err")"; fail=1
+fi
 exit $fail
