@@ -161,7 +161,8 @@ START_TEST(test_process_no_alloc)
 END_TEST
 
 /* The convolutive solver with every option on (two start-up hypotheses, the
- * permutation check, the GP envelope with length-scale steps, health). */
+ * permutation check, the GP envelope with length-scale steps, health, the
+ * spatial alignment with the line fit and the spatial constraint). */
 START_TEST(test_conv_no_alloc)
 {
 	struct strebm_conv_config cfg;
@@ -170,6 +171,7 @@ START_TEST(test_conv_no_alloc)
 	double *in = malloc(M * H * sizeof(double)), *out = malloc(M * H * sizeof(double));
 	struct test_rng r = { 23 };
 	struct strebm_conv_status st;
+	bool constrained = false;
 
 	strebm_conv_config_default(&cfg, M, M, 512, H);
 	cfg.two_starts = true;
@@ -191,9 +193,11 @@ START_TEST(test_conv_no_alloc)
 		strebm_conv_process(c, in, out, h < 270);
 		strebm_conv_get_status(c, &st);
 		armed = 0;
+		constrained |= st.constrained;
 	}
 	ck_assert_msg(atomic_load(&violations) == 0, "%d allocation/lock calls in the hop path",
 		      atomic_load(&violations));
+	ck_assert(constrained); /* the line fit and the spatial constraint ran under the check */
 	strebm_conv_destroy(c);
 	free(in);
 	free(out);
