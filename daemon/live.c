@@ -406,10 +406,20 @@ static void reload(struct live *l)
 	for (i = 0; i < ch.nrestart; i++)
 		log_warn("%s changed: restart needed (the running value is kept)", ch.restart[i]);
 	if (l->cfg.mode != old.mode) {
-		memset(&c, 0, sizeof(c));
-		c.type = STREBMD_CMD_MODE;
-		c.ivalue = l->cfg.mode;
-		strebmd_pipeline_post(l->pipe, &c);
+		struct strebmd_status st;
+		strebmd_pipeline_status(l->pipe, &st);
+		if (l->cfg.mode == STREBM_MODE_CONVOLUTIVE && st.no_convolutive) {
+			/* said here, not as a refusal after "reloaded" */
+			log_warn("engine.mode = convolutive needs an even window and hop <= window / 2 "
+				 "(engine.window, engine.hop; restart needed): the running mode is kept");
+			l->cfg.mode = old.mode;
+			ch.nreload--;
+		} else {
+			memset(&c, 0, sizeof(c));
+			c.type = STREBMD_CMD_MODE;
+			c.ivalue = l->cfg.mode;
+			strebmd_pipeline_post(l->pipe, &c);
+		}
 	}
 	if (l->cfg.kernel != old.kernel)
 		for (k = 0; k < l->ec.K; k++) {

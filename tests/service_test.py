@@ -437,6 +437,34 @@ try:
     ok(d.wait(timeout=5) == 0, "NSM: quit (SIGTERM) exits 0")
     nsm.close()
 
+    # ---- 5c. a reload asking for a mode the window cannot run: said at the reload
+    port2 = free_port()
+    conf2 = os.path.join(TMP, "odd.conf")
+    with open(conf2, "w") as f:
+        f.write("[audio]\nchannels = 2\n[engine]\nwindow = 1023\n[osc]\nport = %d\n" % port2)
+    log2 = os.path.join(TMP, "odd.log")
+    with open(log2, "w") as lf:
+        d = subprocess.Popen([STREBMD, "--backend", "jack", "--config", conf2], stdout=lf, stderr=lf,
+                             env=ENV)
+    procs.append(d)
+    for _ in range(50):
+        if ctl(port2, "ping")[0] == 0:
+            break
+        time.sleep(0.1)
+    with open(conf2, "w") as f:
+        f.write("[audio]\nchannels = 2\n[engine]\nwindow = 1023\nmode = convolutive\n[osc]\n"
+                "port = %d\n" % port2)
+    d.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    rc, m = ctl(port2, "mode")
+    text = open(log2).read()
+    ok(rc == 0 and "linear" in m and "the running mode is kept" in text and
+       "reloaded (0 keys changed)" in text and "refused" not in text,
+       "SIGHUP asking for convolutive with an odd window: refused at the reload, linear kept "
+       "(%s; %s)" % (m.strip(), " | ".join(l for l in text.splitlines() if "reload" in l or "mode" in l)))
+    d.send_signal(signal.SIGTERM)
+    ok(d.wait(timeout=5) == 0, "that daemon exits 0")
+
     # ---- 6. every bad configuration exits non-zero before READY=1, with file:line
     bad = {
         "unknown section": ("[enginee]\nmode = linear\n", "bad.conf:1"),
