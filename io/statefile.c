@@ -98,8 +98,11 @@ int strebm_statefile_probe(const char *path, char *err, size_t errlen)
 		path = real;
 	n = strlen(path) + 16;
 	tmp = malloc(n);
-	if (!tmp)
-		return fail(-ENOMEM, err, errlen, "cannot write", path);
+	if (!tmp) {
+		r = fail(-ENOMEM, err, errlen, "cannot write", path);
+		free(real);
+		return r;
+	}
 	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
@@ -135,8 +138,11 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 		path = real;
 	n = strlen(path) + 16;
 	tmp = malloc(n);
-	if (!tmp)
-		return fail(-ENOMEM, err, errlen, "cannot write", path);
+	if (!tmp) {
+		r = fail(-ENOMEM, err, errlen, "cannot write", path);
+		free(real);
+		return r;
+	}
 	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
