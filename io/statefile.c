@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +38,13 @@ static int sync_dir(const char *path)
 }
 
 /* What a save may replace at path: nothing, an empty regular file, or a
- * strebmd state. A symbolic link is followed (*real gets the target, to be
- * freed); anything else -- a recording, a text, a directory, a device -- is
- * refused, so that a wrong state_file or /strebm/save path loses nothing.
- * @return 0, or -EEXIST with the reason in err. */
-static int check_target(const char *path, char **real, char *err, size_t errlen)
+ * strebmd state the process may write. A symbolic link is followed (*real
+ * gets the target, to be freed; a link to a state not made yet is fine);
+ * anything else -- a recording, a text, a file it cannot read, a read-only
+ * state, a directory, a device -- is refused, so that a wrong state_file or
+ * /strebm/save path loses nothing. *mode gets the existing file's permission
+ * bits (0: none there). @return 0, or -EEXIST with the reason in err. */
+static int check_target(const char *path, char **real, mode_t *mode, char *err, size_t errlen)
 {
 	struct stat st;
 	char head[8];
@@ -49,15 +52,48 @@ static int check_target(const char *path, char **real, char *err, size_t errlen)
 	ssize_t got;
 
 	*real = NULL;
+	*mode = 0;
 	if (lstat(path, &st) < 0)
-		return 0; /* absent (or unreadable: the write says why) */
+		return 0; /* absent (or unreachable: the write says why) */
 	if (S_ISLNK(st.st_mode)) {
-		*real = realpath(path, NULL);
-		if (!*real || stat(*real, &st) < 0) {
+		char link[PATH_MAX], *copy, *dir;
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: a symbolic link that cannot be read; not replaced",
+				 path);
+			return -EEXIST;
+		}
+		link[n] = '\0';
+		copy = strdup(path);
+		if (!copy)
+			return fail(-ENOMEM, err, errlen, "cannot write", path);
+		dir = dirname(copy);
+		if (link[0] == '/')
+			*real = strdup(link);
+		else if ((*real = malloc(strlen(dir) + strlen(link) + 2)))
+			sprintf(*real, "%s/%s", dir, link);
+		free(copy);
+		if (!*real)
+			return fail(-ENOMEM, err, errlen, "cannot write", path);
+		if (lstat(*real, &st) < 0) {
+			if (errno == ENOENT)
+				return 0; /* a link to a state not written yet */
 			free(*real);
 			*real = NULL;
-			snprintf(err, errlen, "%s: a symbolic link to nothing; not replaced", path);
+			snprintf(err, errlen, "%s: its link target cannot be reached; not replaced", path);
 			return -EEXIST;
+		}
+		if (S_ISLNK(st.st_mode)) { /* a chain: the last target, by realpath */
+			char *r = realpath(*real, NULL);
+			free(*real);
+			*real = r;
+			if (!r || stat(r, &st) < 0) {
+				free(*real);
+				*real = NULL;
+				snprintf(err, errlen, "%s: a chain of symbolic links to nothing (or a loop); "
+					 "not replaced", path);
+				return -EEXIST;
+			}
 		}
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -66,18 +102,25 @@ static int check_target(const char *path, char **real, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: exists and is not a regular file; not replaced", path);
 		return -EEXIST;
 	}
+	*mode = st.st_mode & 0777;
 	if (st.st_size == 0)
 		return 0;
 	fd = open(*real ? *real : path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0; /* unreadable: the rename decides */
-	got = read(fd, head, sizeof(head));
-	close(fd);
+	got = fd < 0 ? -1 : read(fd, head, sizeof(head));
+	if (fd >= 0)
+		close(fd);
 	if (got != (ssize_t)sizeof(head) || memcmp(head, STREBM_STATE_MAGIC, sizeof(head))) {
+		snprintf(err, errlen, "%s: exists and %s; not replaced (remove it or choose another "
+			 "path)", path, fd < 0 ? "cannot be read to check that it is a strebmd state"
+			 : "is not a strebmd state");
 		free(*real);
 		*real = NULL;
-		snprintf(err, errlen, "%s: exists and is not a strebmd state; not replaced "
-			 "(remove it or choose another path)", path);
+		return -EEXIST;
+	}
+	if (access(*real ? *real : path, W_OK) < 0) {
+		snprintf(err, errlen, "%s: a read-only state; not replaced", path);
+		free(*real);
+		*real = NULL;
 		return -EEXIST;
 	}
 	return 0;
@@ -88,10 +131,11 @@ int strebm_statefile_probe(const char *path, char *err, size_t errlen)
 	char *tmp, *real;
 	size_t n;
 	int fd, r;
+	mode_t mode;
 
 	if (!path || !*path)
 		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
-	r = check_target(path, &real, err, errlen);
+	r = check_target(path, &real, &mode, err, errlen);
 	if (r < 0)
 		return r;
 	if (real)
@@ -126,12 +170,13 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 	char *tmp, *real;
 	size_t done = 0, n;
 	int fd, r;
+	mode_t mode;
 
 	if (!path || !*path || (!buf && len))
 		return fail(-EINVAL, err, errlen, "cannot write", path ? path : "(null)");
 	/* the rename would replace whatever is there: only ever an empty regular
 	 * file or a state (through a symbolic link: its target) */
-	r = check_target(path, &real, err, errlen);
+	r = check_target(path, &real, &mode, err, errlen);
 	if (r < 0)
 		return r;
 	if (real)
@@ -162,7 +207,8 @@ int strebm_statefile_write(const char *path, const void *buf, size_t len, char *
 		}
 		done += (size_t)w;
 	}
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+	/* a replaced state keeps its permissions; a new one is 0644 */
+	if (fchmod(fd, mode ? mode : 0644) < 0 || fsync(fd) < 0) {
 		r = -errno;
 		goto fail_tmp;
 	}

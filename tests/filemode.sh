@@ -262,6 +262,43 @@ if "$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s7" \
 else
 	fail "state_file through a symbolic link: $(cat "$TMP/err8")"
 fi
+# a dangling link (a state not written yet) is followed: the target is created
+ln -sfn "$TMP/new.state" "$TMP/link2.state"
+"$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s8" \
+	--set daemon.state_file="$TMP/link2.state" 2>"$TMP/err9"
+[ -L "$TMP/link2.state" ] && head -c 8 "$TMP/new.state" | grep -q STREBMST &&
+	pass "state_file through a link to a state not written yet: created" ||
+	fail "state_file through a dangling link: $(cat "$TMP/err9")"
+# a replaced state keeps its permissions (0600 stays private)
+chmod 600 "$TMP/new.state"
+"$STREBMD" -q --input "$DATA/linear_k2_16k/mix.wav" --output-dir "$TMP/s8" \
+	--set daemon.state_file="$TMP/new.state" 2>"$TMP/err9"
+[ "$(stat -c %a "$TMP/new.state")" = 600 ] && pass "a replaced state keeps its mode (600)" ||
+	fail "a replaced state's mode: $(stat -c %a "$TMP/new.state") $(cat "$TMP/err9")"
+# as an unprivileged user (a service account): a file it cannot read, and a
+# read-only state, are never replaced, though the directory is writable
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	d=$(mktemp -d /tmp/strebm-perm.XXXXXX)
+	chmod 777 "$d"
+	echo "precious take 1" >"$d/take1.txt"
+	chmod 000 "$d/take1.txt"
+	cp "$TMP/new.state" "$d/ro.state"
+	chown 65534:65534 "$d/ro.state"
+	chmod 444 "$d/ro.state"
+	sum3=$(md5sum <"$d/ro.state")
+	cp "$DATA/linear_k2_16k/mix.wav" "$d/in.wav"
+	chmod 644 "$d/in.wav"
+	for f in take1.txt ro.state; do
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$STREBMD" -q --input "$d/in.wav" \
+			--output-dir "$d/out" --set daemon.state_file="$d/$f" 2>"$d/err" || true
+	done
+	if [ "$(cat "$d/take1.txt")" = "precious take 1" ] && [ "$(md5sum <"$d/ro.state")" = "$sum3" ]; then
+		pass "as a service user: an unreadable file and a read-only state are left intact"
+	else
+		fail "as a service user: $(cat "$d/err")"
+	fi
+	rm -rf "$d"
+fi
 
 # --- help and version
 "$STREBMD" --help >"$TMP/help" 2>&1 && for o in --backend --input --output-dir --sources --mode --kernel --set --config --report --help --version; do
