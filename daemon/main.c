@@ -295,6 +295,7 @@ static int write_report(const char *path, const struct strebm_engine_config *ec,
 		st->hops, st->updates, st->permutations);
 	fprintf(f, "  \"nonfinite_samples\": %zu,\n  \"interrupted\": %s,\n", nonfinite_samples,
 		interrupted ? "true" : "false");
+	fprintf(f, "  \"degraded\": %s,\n", st->degraded ? "true" : "false");
 	fprintf(f, "  \"lengthscales_samples\": [");
 	for (k = 0; k < ec->K; k++)
 		fprintf(f, "%s%.6g", k ? ", " : "", st->ell[k]);
@@ -492,6 +493,10 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	}
 	audio_s = (double)done / info.rate;
 	strebm_engine_get_status(strebmd_worker_engine(w), &st);
+	if (st.degraded)
+		log_warn("the separation degraded: at the end of the file the outputs were falling "
+			 "back to the reference microphone / %zu (this mode could not separate this "
+			 "input; the report says \"degraded\": true)", ec.K);
 	if (o->report && write_report(o->report, &ec, strebm_engine_latency(strebmd_worker_engine(w)),
 				      &info, audio_s,
 				      strebmd_worker_cpu_seconds(w), &st, bad, interrupted) < 0)

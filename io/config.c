@@ -93,13 +93,14 @@ static const struct schema schema[] = {
 	  "Convolutive mode: line (the microphones in channel order along a line, evenly\n"
 	  "# spaced: one direction per source is fitted over all of them) or other (each\n"
 	  "# microphone's delay fitted on its own)." },
-	{ KEY("engine", "spatial_constraint"), T_DOUBLE, OFF(spatial_constraint), "0.2", 0, 10, NULL,
+	{ KEY("engine", "spatial_constraint"), T_DOUBLE, OFF(spatial_constraint), "0.2", 0, 1, NULL,
 	  false,
 	  "Convolutive mode: weight of the spatial constraint (each output nulls the other\n"
 	  "# sources' fitted directions), relative to the data. It keeps the bins in one\n"
 	  "# order and the separation steady in reverberant rooms; with a strong reflection\n"
 	  "# close behind the direct sound (a table under the array) it costs a little\n"
-	  "# separation. 0: off. Needs array_size_cm > 0." },
+	  "# separation; much above the default, on a mixture that is not a room (no\n"
+	  "# delays), the outputs grow loud and cancel. 0: off. Needs array_size_cm > 0." },
 
 	{ KEY("audio", "backend"), T_ENUM, OFF(backend), "auto", 0, 0, backend_names, false,
 	  "Audio backend: auto (file with --input, else jack when a server runs, else\n"

@@ -93,6 +93,23 @@ check_conv reverb_rt200_k3_16k 2
 check_conv delayed_frac_k2_16k 12 --set engine.array_size_cm=0
 check_conv delayed_frac_k2_16k 12 --set engine.spatial_constraint=0
 check_conv delayed_frac_k3_16k 0 --set engine.array_layout=other
+# one source heard by two microphones: nothing to separate; the run says so
+$PY - "$DATA/reverb_rt200_k2_16k" "$TMP/one.wav" <<'PYEOF'
+import sys, numpy as np, soundfile as sf
+from scipy.signal import fftconvolve
+d, o = sys.argv[1], sys.argv[2]
+s, fs = sf.read(d + '/refs/src0.wav'); h, _ = sf.read(d + '/filters.wav')
+sf.write(o, np.stack([fftconvolve(s, h[:, 0])[:len(s)], fftconvolve(s, h[:, 2])[:len(s)]], 1), fs,
+         subtype='FLOAT')
+PYEOF
+if "$STREBMD" -q --input "$TMP/one.wav" --output-dir "$TMP/one" --mode convolutive \
+	--report "$TMP/one.json" 2>"$TMP/err" && grep -q '"degraded": true' "$TMP/one.json" &&
+   grep -q "the separation degraded" "$TMP/err" &&
+   grep -q '"degraded": false' "$TMP/delayed_frac_k2_16k.json"; then
+	pass "convolutive fallback reported in file mode: $(cat "$TMP/err")"
+else
+	fail "convolutive fallback in file mode: $(cat "$TMP/err" "$TMP/one.json")"
+fi
 grep -q '"latency_samples": 2048' "$TMP/delayed_frac_k2_16k.json" && grep -q '"window": 2048' "$TMP/delayed_frac_k2_16k.json" \
 	&& pass "convolutive report: 128 ms frame at 16 kHz, latency one frame" || fail "convolutive report content"
 
