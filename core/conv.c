@@ -1201,6 +1201,13 @@ static double doa_fit(struct strebm_conv *c, size_t k, size_t m, double avoid, d
 	return bt;
 }
 
+/* Position of used channel m on the line, in microphone steps from the
+ * reference: the channel numbers (all M microphones evenly spaced in order). */
+static inline double line_pos(const struct strebm_conv *c, size_t m)
+{
+	return (double)c->chan[m] - (double)c->chan[c->ref];
+}
+
 /* Line-array match of source k at slowness sl (delay per microphone step). */
 static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
 {
@@ -1209,7 +1216,7 @@ static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
 
 	for (m = 0; m < K; m++)
 		if (m != c->ref)
-			v += doa_match(c, k, m, sl * ((double)m - (double)c->ref));
+			v += doa_match(c, k, m, sl * line_pos(c, m));
 	return v;
 }
 
@@ -1222,14 +1229,17 @@ static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
 static void doa_fit_linear(struct strebm_conv *c)
 {
 	size_t K = c->K, k, j, n, i;
-	double span = (double)(K - 1 > c->ref ? K - 1 - c->ref : c->ref), ds = 0.25 / span;
+	double span = 0.0, ds;
 	long ns = (long)c->nlin, t;
 	bool done[STREBM_MAX_SOURCES] = { false };
 	double sk[STREBM_MAX_SOURCES], pk[STREBM_MAX_SOURCES];
 	double sep = c->cfg.doa_sep > 0.0 ? c->cfg.doa_sep : c->cfg.doa_max / 16.0;
 
+	for (i = 0; i < K; i++)
+		span = fmax(span, fabs(line_pos(c, i)));
 	if (span < 1.0)
 		span = 1.0;
+	ds = 0.25 / span;
 	/* coarse matches from each microphone's GCC at integer lags (one c2r),
 	 * interpolated between them */
 	for (k = 0; k < K; k++) {
@@ -1246,7 +1256,7 @@ static void doa_fit_linear(struct strebm_conv *c)
 			fftw_execute(c->dinv);
 			for (t = -ns; t <= ns; t++) {
 				/* GCC is band-limited: Hann-windowed sinc over 2 x 8 lags */
-				double lag = (double)t * ds * ((double)i - (double)c->ref), fl = floor(lag);
+				double lag = (double)t * ds * line_pos(c, i), fl = floor(lag);
 				double fr = lag - fl, acc = 0.0;
 				long l0 = (long)fl, q;
 				if (fr < 1e-9) {
@@ -1298,7 +1308,7 @@ static void doa_fit_linear(struct strebm_conv *c)
 	}
 	for (k = 0; k < K; k++)
 		for (i = 0; i < K; i++) {
-			c->tdoa[k * K + i] = sk[k] * ((double)i - (double)c->ref);
+			c->tdoa[k * K + i] = sk[k] * line_pos(c, i);
 			c->dpeak[k * K + i] = pk[k] / (double)(K - 1);
 		}
 }

@@ -57,9 +57,10 @@
  * statistics. The bins' mean steering match ("spatial") is also a confidence:
  * below doa_hi the output fades towards passthrough, fully at doa_lo. Free-
  * field arrays match well; a demixer that fits no set of directions (a
- * reverberant room it has not separated) does not. With doa_linear the used
- * channels are taken as an evenly spaced line in channel order: one delay per
- * microphone step and source, fitted over all microphones at once.
+ * reverberant room it has not separated) does not. With doa_linear the M
+ * microphones are taken as an evenly spaced line in channel order (the used
+ * ones at their channel numbers): one delay per microphone step and source,
+ * fitted over all used microphones at once.
  * Spatial constraint (doa_null > 0): once fitted, each row's IP statistics
  * gain doa_null tr(V_k)/K^2 sum_{j != k} a_j a_j^H (a_j the other sources'
  * steering vectors): a null towards each other source, geometrically
@@ -140,8 +141,9 @@ struct strebm_conv_config {
 	double doa_null;          /* spatial constraint: once the directions are fitted, each
 				   * row's IP statistics gain doa_null * tr(V)/K * sum_{j!=k}
 				   * a_j a_j^H / K (a null towards the other sources; 0: off) */
-	bool doa_linear;          /* the used channels are a uniform line array in channel
-				   * order: one delay per source, tau_km = m tau_k */
+	bool doa_linear;          /* the M microphones are an evenly spaced line in channel
+				   * order: one delay per step and source, tau_km = (chan_m -
+				   * chan_ref) tau_k */
 	double doa_sep;           /* line fit: two sources at least this far apart (samples,
 				   * far end of the array; 0: doa_max / 16) */
 	bool health;              /* fall back towards passthrough when not separating */

@@ -38,9 +38,9 @@ static void make_filters(double h[2][2][LTAP])
 }
 
 /* X (M x n) = sum_k h_mk * S_k, h_mk at h + (m K + k) L (L taps); IMG (K x n)
- * = h_0k * S_k (images at mic 0). */
+ * = h_rk * S_k (images at mic r). */
 static void mix_n(const double *S, const double *h, size_t M, size_t K, size_t L, size_t n,
-		  double *X, double *IMG)
+		  size_t r, double *X, double *IMG)
 {
 	size_t m, k, t, j;
 
@@ -52,7 +52,7 @@ static void mix_n(const double *S, const double *h, size_t M, size_t K, size_t L
 				for (j = 0; j < L && j <= t; j++)
 					acc += h[(m * K + k) * L + j] * S[k * n + t - j];
 				X[m * n + t] += acc;
-				if (m == 0)
+				if (m == r)
 					IMG[k * n + t] = acc;
 			}
 }
@@ -60,7 +60,7 @@ static void mix_n(const double *S, const double *h, size_t M, size_t K, size_t L
 /* The test array: 2 x 2, NS samples. */
 static void mix(const double *S, double h[2][2][LTAP], double *X, double *IMG)
 {
-	mix_n(S, &h[0][0][0], 2, 2, LTAP, NS, X, IMG);
+	mix_n(S, &h[0][0][0], 2, 2, LTAP, NS, 0, X, IMG);
 }
 
 static void make_sources(double *S)
@@ -493,24 +493,26 @@ START_TEST(test_spatial_degrades)
 }
 END_TEST
 
-/* A three-microphone line array in a free field: each source reaches
- * microphone m after d0 + m s_k samples (fractional). The line fit finds each
- * s_k, the constraint holds them, and all three sources come out. Loop: 0 the
- * defaults (line fit, constraint on), 1 the constraint off, 2 each
- * microphone's delay fitted alone (array_layout = other). */
+/* A line array in a free field: each source reaches microphone m after
+ * d0 + m s_k samples (fractional). The line fit finds each s_k, the
+ * constraint holds them, and all three sources come out. Loop: 0 the defaults
+ * (line fit, constraint on), 1 the constraint off, 2 each microphone's delay
+ * fitted alone (array_layout = other), 3 four microphones, the reference the
+ * last: channels 1, 2 and 4 are used, at their own places on the line. */
 START_TEST(test_line_array)
 {
-	enum { K3 = 3, LT = 40, NL = 2 * NS, FL = 1024, HL = 256 };
+	enum { K3 = 3, M4 = 4, LT = 40, NL = 2 * NS, FL = 1024, HL = 256 };
 	static const double slow[K3] = { -1.6, -0.6, 0.45 };
 	static const double ells[K3] = { 0.5, 0.6, 0.7 };
-	double *S = malloc(K3 * NL * sizeof(double)), *X = calloc(K3 * NL, sizeof(double));
+	double *S = malloc(K3 * NL * sizeof(double)), *X = calloc(M4 * NL, sizeof(double));
 	double *Y = calloc(K3 * NL, sizeof(double)), *IMG = malloc(K3 * NL * sizeof(double));
-	double h[K3][K3][LT], in[K3 * HL], out[K3 * HL], sdr[K3];
+	double h[M4][K3][LT], in[M4 * HL], out[K3 * HL], sdr[K3];
 	size_t m, k, t, j, start, perm[K3], s0 = NL / 2, n = NL - FL - s0;
 	double *R = malloc(K3 * n * sizeof(double)), *E = malloc(K3 * n * sizeof(double));
 	struct strebm_conv_config cfg;
 	struct strebm_conv_status st;
 	struct strebm_conv *c;
+	size_t M = _i == 3 ? M4 : K3, ref = _i == 3 ? M4 - 1 : 0;
 
 	for (k = 0; k < K3; k++) { /* talkers: on and off at their own pace */
 		test_make_source(S + k * NL, NL, ells[k], 31 + k);
@@ -518,15 +520,16 @@ START_TEST(test_line_array)
 			S[k * NL + t] *= sin(2.0 * M_PI * (double)t / (9000.0 + 4000.0 * (double)k)) > 0.0
 				? 1.0 : 0.1;
 	}
-	for (m = 0; m < K3; m++)
+	for (m = 0; m < M; m++)
 		for (k = 0; k < K3; k++)
 			for (t = 0; t < LT; t++) {
 				double x = (double)t - (16.0 + (double)m * slow[k]);
 				double w = 0.5 + 0.5 * cos(M_PI * x / 12.0);
 				h[m][k][t] = fabs(x) < 12.0 ? (fabs(x) < 1e-12 ? 1.0 : sin(M_PI * x) / (M_PI * x)) * w : 0.0;
 			}
-	mix_n(S, &h[0][0][0], K3, K3, LT, NL, X, IMG);
-	strebm_conv_config_default(&cfg, K3, K3, FL, HL);
+	mix_n(S, &h[0][0][0], M, K3, LT, NL, ref, X, IMG);
+	strebm_conv_config_default(&cfg, M, K3, FL, HL);
+	cfg.ref_mic = ref;
 	cfg.doa_max = 6.0;
 	if (_i == 1)
 		cfg.doa_null = 0.0;
@@ -535,7 +538,7 @@ START_TEST(test_line_array)
 	c = strebm_conv_create(&cfg);
 	ck_assert_ptr_nonnull(c);
 	for (start = 0; start + HL <= NL; start += HL) {
-		for (k = 0; k < K3; k++)
+		for (k = 0; k < M; k++)
 			memcpy(in + k * HL, X + k * NL + start, HL * sizeof(double));
 		strebm_conv_process(c, in, out, true);
 		for (k = 0; k < K3; k++)
@@ -550,12 +553,16 @@ START_TEST(test_line_array)
 	}
 	ck_assert_int_eq(strebm_match_sources(R, E, K3, n, perm, sdr), 0);
 	for (k = 0; k < K3; k++) {
-		double imp = sdr[k] - strebm_si_sdr(R + k * n, X + s0, n), best = 1e9;
+		double imp = sdr[k] - strebm_si_sdr(R + k * n, X + ref * NL + s0, n), best = 1e9;
 		/* measured: 10.1-15.6 dB in the three variants */
 		ck_assert_msg(imp > 9.0, "variant %d: output %zu SI-SDR improvement %.2f dB", _i, k, imp);
-		for (j = 0; j < K3; j++) /* a delay per source, in any output order */
-			best = fmin(best, fabs(st.delay[j] - slow[k]));
-		ck_assert_msg(best < 0.1, "variant %d: no fitted delay near %.2f", _i, slow[k]);
+		/* a delay per source, in any output order, at the microphone next to the
+		 * reference: with the reference last (channel 4), channel 2: -2 s_k */
+		double want = _i == 3 ? -2.0 * slow[k] : slow[k];
+		for (j = 0; j < K3; j++)
+			best = fmin(best, fabs(st.delay[j] - want));
+		ck_assert_msg(best < 0.1 * fabs(want / slow[k]), "variant %d: no fitted delay near %.2f",
+			      _i, want);
 	}
 	ck_assert(st.constrained == (_i != 1));
 	strebm_conv_destroy(c);
@@ -814,7 +821,7 @@ int main(void)
 	tcase_add_test(tc, test_degrades_to_passthrough);
 	tcase_add_test(tc, test_spatial_realigns);
 	tcase_add_loop_test(tc, test_spatial_degrades, 0, 2);
-	tcase_add_loop_test(tc, test_line_array, 0, 3);
+	tcase_add_loop_test(tc, test_line_array, 0, 4);
 	tcase_add_test(tc, test_many_sources);
 	tcase_add_test(tc, test_silence);
 	tcase_add_test(tc, test_misuse);
