@@ -644,6 +644,7 @@ static bool next_perm(size_t *p, size_t n)
 static double best_assignment(const double *sc, size_t K, size_t *bestp)
 {
 	size_t p[STREBM_MAX_SOURCES], i, j, n;
+	bool row[STREBM_MAX_SOURCES] = { false }, col[STREBM_MAX_SOURCES] = { false };
 	double sbest = -1e300;
 
 	if (K <= 5) {
@@ -659,25 +660,22 @@ static double best_assignment(const double *sc, size_t K, size_t *bestp)
 			}
 		} while (next_perm(p, K));
 		return sbest;
-	} else {
-		bool row[STREBM_MAX_SOURCES] = { false }, col[STREBM_MAX_SOURCES] = { false };
-		sbest = 0.0;
-		for (n = 0; n < K; n++) {
-			double b = -1e300;
-			size_t bi = 0, bj = 0;
-			for (i = 0; i < K; i++)
-				for (j = 0; j < K; j++)
-					if (!row[i] && !col[j] && sc[i * K + j] > b) {
-						b = sc[i * K + j];
-						bi = i;
-						bj = j;
-					}
-			row[bi] = col[bj] = true;
-			bestp[bi] = bj;
-			sbest += b;
-		}
-		return sbest;
 	}
+	for (sbest = 0.0, n = 0; n < K; n++) {
+		double b = -1e300;
+		size_t bi = 0, bj = 0;
+		for (i = 0; i < K; i++)
+			for (j = 0; j < K; j++)
+				if (!row[i] && !col[j] && sc[i * K + j] > b) {
+					b = sc[i * K + j];
+					bi = i;
+					bj = j;
+				}
+		row[bi] = col[bj] = true;
+		bestp[bi] = bj;
+		sbest += b;
+	}
+	return sbest;
 }
 
 
@@ -1220,6 +1218,18 @@ static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
 	return v;
 }
 
+/* Whether a far-end delay d lies within sep of a source already placed. */
+static bool clashes(double d, const double *sk, const bool *done, size_t K, double span,
+		    double sep)
+{
+	size_t j;
+
+	for (j = 0; j < K; j++)
+		if (done[j] && fabs(d - sk[j] * span) < sep)
+			return true;
+	return false;
+}
+
 /* Line-array fit: source k's delay at microphone m is (m - ref) s_k. Each
  * source's match is taken on a grid of 0.25 sample at the far end (dlin),
  * then the sources are placed greedily by their peak, each at least doa_sep
@@ -1228,11 +1238,11 @@ static double doa_match_linear(const struct strebm_conv *c, size_t k, double sl)
  * microphone, 16 taps per grid point. */
 static void doa_fit_linear(struct strebm_conv *c)
 {
-	size_t K = c->K, k, j, n, i;
+	size_t K = c->K, k, n, i;
 	double span = 0.0, ds;
 	long ns = (long)c->nlin, t;
 	bool done[STREBM_MAX_SOURCES] = { false };
-	double sk[STREBM_MAX_SOURCES], pk[STREBM_MAX_SOURCES];
+	double sk[STREBM_MAX_SOURCES];
 	double sep = c->cfg.doa_sep > 0.0 ? c->cfg.doa_sep : c->cfg.doa_max / 16.0;
 
 	for (i = 0; i < K; i++)
@@ -1279,13 +1289,9 @@ static void doa_fit_linear(struct strebm_conv *c)
 			if (done[k])
 				continue;
 			for (t = -ns; t <= ns; t++) {
-				bool clash = false;
 				s = (double)t * ds;
-				for (j = 0; j < K; j++)
-					if (done[j] && fabs(s - sk[j]) * span < sep)
-						clash = true;
 				v = c->dlin[k * (2 * c->nlin + 1) + (size_t)(t + ns)];
-				if (!clash && v > bs) {
+				if (v > bs && !clashes(s * span, sk, done, K, span, sep)) {
 					bs = v;
 					bk = k;
 					bv = s;
@@ -1293,23 +1299,56 @@ static void doa_fit_linear(struct strebm_conv *c)
 			}
 		}
 		for (bs = -1e300, s0 = bv, s = s0 - ds; s <= s0 + ds + 1e-12; s += 0.02 / span) {
-			bool clash = false;
-			for (j = 0; j < K; j++)
-				if (done[j] && fabs(s - sk[j]) * span < sep)
-					clash = true;
-			if (!clash && (v = doa_match_linear(c, bk, s)) > bs) {
+			if (!clashes(s * span, sk, done, K, span, sep) &&
+			    (v = doa_match_linear(c, bk, s)) > bs) {
 				bs = v;
 				bv = s;
 			}
 		}
 		done[bk] = true;
 		sk[bk] = bv;
-		pk[bk] = bs;
 	}
 	for (k = 0; k < K; k++)
-		for (i = 0; i < K; i++) {
+		for (i = 0; i < K; i++)
 			c->tdoa[k * K + i] = sk[k] * line_pos(c, i);
-			c->dpeak[k * K + i] = pk[k] / (double)(K - 1);
+}
+
+/* Each microphone's delay of each source fitted on its own (any array). */
+static void doa_fit_each(struct strebm_conv *c)
+{
+	size_t K = c->K, k, m, i;
+
+	for (k = 0; k < K; k++)
+		for (m = 0; m < K; m++) {
+			if (m == c->ref) {
+				c->tdoa[k * K + m] = 0.0;
+				c->dpeak[k * K + m] = 0.0;
+				continue;
+			}
+			c->tdoa[k * K + m] = doa_fit(c, k, m, NAN, &c->dpeak[k * K + m]);
+		}
+	/* two sources on one direction (a block of bins in the wrong order can
+	 * pull a source's peak onto another's): the weaker takes its best
+	 * direction at least a sample away from the stronger one's */
+	for (k = 0; k < K; k++)
+		for (i = k + 1; i < K; i++) {
+			size_t weak = i, strong = k;
+			double dist = 0.0, pk = 0.0, pi_ = 0.0;
+			for (m = 0; m < K; m++) {
+				dist = fmax(dist, fabs(c->tdoa[k * K + m] - c->tdoa[i * K + m]));
+				pk += c->dpeak[k * K + m];
+				pi_ += c->dpeak[i * K + m];
+			}
+			if (dist >= 1.0)
+				continue;
+			if (pi_ > pk) {
+				weak = k;
+				strong = i;
+			}
+			for (m = 0; m < K; m++)
+				if (m != c->ref)
+					c->tdoa[weak * K + m] = doa_fit(c, weak, m, c->tdoa[strong * K + m],
+									&c->dpeak[weak * K + m]);
 		}
 }
 
@@ -1347,43 +1386,10 @@ static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
 			}
 		}
 	}
-	if (c->cfg.doa_linear) {
+	if (c->cfg.doa_linear)
 		doa_fit_linear(c);
-		goto order;
-	}
-	for (k = 0; k < K; k++)
-		for (m = 0; m < K; m++) {
-			if (m == c->ref) {
-				c->tdoa[k * K + m] = 0.0;
-				c->dpeak[k * K + m] = 0.0;
-				continue;
-			}
-			c->tdoa[k * K + m] = doa_fit(c, k, m, NAN, &c->dpeak[k * K + m]);
-		}
-	/* two sources on one direction (a block of bins in the wrong order can
-	 * pull a source's peak onto another's): the weaker takes its best
-	 * direction at least a sample away from the stronger one's */
-	for (k = 0; k < K; k++)
-		for (i = k + 1; i < K; i++) {
-			size_t weak = i, strong = k;
-			double dist = 0.0, pk = 0.0, pi_ = 0.0;
-			for (m = 0; m < K; m++) {
-				dist = fmax(dist, fabs(c->tdoa[k * K + m] - c->tdoa[i * K + m]));
-				pk += c->dpeak[k * K + m];
-				pi_ += c->dpeak[i * K + m];
-			}
-			if (dist >= 1.0)
-				continue;
-			if (pi_ > pk) {
-				weak = k;
-				strong = i;
-			}
-			for (m = 0; m < K; m++)
-				if (m != c->ref)
-					c->tdoa[weak * K + m] = doa_fit(c, weak, m, c->tdoa[strong * K + m],
-									&c->dpeak[weak * K + m]);
-		}
-order:
+	else
+		doa_fit_each(c);
 	for (i = 0; i < K; i++)
 		for (m = 0; m < K; m++) {
 			c->dstep[i * K + m] = cexp(I * c->om[1] * c->tdoa[i * K + m]);
