@@ -73,6 +73,7 @@ struct strebm_conv {
 	/* spatial permutation alignment */
 	double complex *du;        /* F x K x K: unit-modulus relative transfer functions */
 	double complex *dsteer;    /* F x K x K: fitted steering, [f][source j][mic m] */
+	double complex *dsum;      /* F x K x K: sum over the sources of a_j a_j^H, per bin */
 	bool steer_ok;             /* dsteer holds a fit */
 	double *dlin;              /* K x (2 nlin + 1): line-array matches on the coarse grid */
 	size_t nlin;
@@ -404,27 +405,18 @@ static void hyp_stats(struct strebm_conv *c, struct hyp *h, const double complex
 	}
 }
 
-/* One IP sweep over the rows of every bin. */
-static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double complex *Vall,
-		       double load, bool steer, double complex *scr)
+/* One IP sweep over the rows of every bin (with the spatial constraint once
+ * the directions are fitted). */
+static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double complex *scr)
 {
 	size_t F = c->F, K = c->K, f, k, i, j, m;
 	double complex *Vl = scr, *WV = scr + K * K, *w = scr + 2 * K * K;
-	double complex *Sa = scr + 2 * K * K + K; /* sum_j a_j a_j^H of the bin */
 
 	for (f = 0; f < F; f++) {
-		double complex *W = Wall + f * K * K;
-		if (steer) {
-			memset(Sa, 0, K * K * sizeof(*Sa));
-			for (m = 0; m < K; m++) {
-				const double complex *a = c->dsteer + (f * K + m) * K;
-				for (i = 0; i < K; i++)
-					for (j = 0; j < K; j++)
-						Sa[i * K + j] += a[i] * conj(a[j]);
-			}
-		}
+		double complex *W = h->W + f * K * K;
+		const double complex *Sa = c->steer_ok ? c->dsum + f * K * K : NULL;
 		for (k = 0; k < K; k++) {
-			const double complex *V = Vall + (f * K + k) * K * K;
+			const double complex *V = h->V + (f * K + k) * K * K;
 			double tr = 0.0, delta, nrm = 0.0;
 			for (i = 0; i < K; i++)
 				tr += creal(V[i * K + i]);
@@ -432,7 +424,7 @@ static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double
 			memcpy(Vl, V, K * K * sizeof(*Vl));
 			for (i = 0; i < K; i++)
 				Vl[i * K + i] += delta;
-			if (steer) { /* + lam sum_{j != k} a_j a_j^H */
+			if (c->steer_ok) { /* + lam sum_{j != k} a_j a_j^H */
 				double lam = c->cfg.doa_null * tr / (double)(K * K);
 				const double complex *a = c->dsteer + (f * K + k) * K;
 				for (i = 0; i < K; i++)
@@ -463,12 +455,6 @@ static void sweep_bins(struct strebm_conv *c, double complex *Wall, const double
 				W[k * K + i] = conj(w[i]) * nrm;
 		}
 	}
-}
-
-/* One IP sweep of a hypothesis (with the spatial constraint once fitted). */
-static void hyp_sweep(struct strebm_conv *c, struct hyp *h, double load, double complex *scr)
-{
-	sweep_bins(c, h->W, h->V, load, c->steer_ok, scr);
 }
 
 /* ------------------------------------------------------------------ start-up context */
@@ -977,11 +963,12 @@ struct strebm_conv *strebm_conv_create(const struct strebm_conv_config *cfg)
 	if (cfg->doa_every && K > 1) {
 		c->du = calloc(F * K * K, sizeof(double complex));
 		c->dsteer = calloc(F * K * K, sizeof(double complex));
+		c->dsum = calloc(F * K * K, sizeof(double complex));
 		c->nlin = (size_t)ceil(cfg->doa_max / 0.25);
 		c->dlin = calloc(K * (2 * c->nlin + 1), sizeof(double));
 		c->dbuf = fftw_malloc(c->N * sizeof(double));
 		c->dspec = fftw_malloc(F * sizeof(fftw_complex));
-		if (!c->du || !c->dsteer || !c->dlin || !c->dbuf || !c->dspec)
+		if (!c->du || !c->dsteer || !c->dsum || !c->dlin || !c->dbuf || !c->dspec)
 			goto fail;
 		c->dinv = fftw_plan_dft_c2r_1d((int)c->N, c->dspec, c->dbuf, FFTW_ESTIMATE);
 		if (!c->dinv)
@@ -1055,6 +1042,7 @@ void strebm_conv_destroy(struct strebm_conv *c)
 	free(c->tD);
 	free(c->du);
 	free(c->dsteer);
+	free(c->dsum);
 	free(c->dlin);
 	if (c->dinv)
 		fftw_destroy_plan(c->dinv);
@@ -1423,11 +1411,20 @@ static unsigned hyp_doa(struct strebm_conv *c, struct hyp *h)
 	}
 	c->spatial = msum / (double)(F - 1);
 	c->spatial_ok = true;
-	if (c->cfg.doa_null > 0.0) {
-		for (f = 0; f < F; f++)
-			for (i = 0; i < K; i++)
+	if (c->cfg.doa_null > 0.0) { /* the constraint's steering and its per-bin sum */
+		for (f = 0; f < F; f++) {
+			double complex *S = c->dsum + f * K * K;
+			memset(S, 0, K * K * sizeof(*S));
+			for (i = 0; i < K; i++) {
+				double complex *a = c->dsteer + (f * K + i) * K;
+				size_t j;
 				for (m = 0; m < K; m++)
-					c->dsteer[(f * K + i) * K + m] = cexp(-I * c->om[f] * c->tdoa[i * K + m]);
+					a[m] = cexp(-I * c->om[f] * c->tdoa[i * K + m]);
+				for (m = 0; m < K; m++)
+					for (j = 0; j < K; j++)
+						S[m * K + j] += a[m] * conj(a[j]);
+			}
+		}
 		c->steer_ok = true;
 	}
 	return fixed;
