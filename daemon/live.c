@@ -247,7 +247,7 @@ static void nsm_log(void *d, int level, const char *msg)
 static int build_pipeline(struct live *l)
 {
 	struct strebmd_pipeline_config pc;
-	char msg[512], err[512];
+	char msg[512];
 	int prio = l->cfg.rt_priority, r;
 
 	if (strebmd_engine_config(&l->cfg, l->M, l->rate, &l->ec) < 0)
@@ -266,25 +266,10 @@ static int build_pipeline(struct live *l)
 		return -ENOMEM;
 	}
 	if (*l->cfg.state_file) {
-		char perr[PATH_MAX + 128];
-		int pr = l->nsm ? 0 : strebm_statefile_probe(l->cfg.state_file, perr, sizeof(perr));
-		r = strebm_statefile_load_engine(l->cfg.state_file, strebmd_pipeline_engine(l->pipe),
-						 err, sizeof(err));
-		if (r == 0) {
-			struct strebm_engine_status es;
-			strebm_engine_get_status(strebmd_pipeline_engine(l->pipe), &es);
+		enum strebm_mode sm;
+		if (strebmd_state_restore(&l->cfg, strebmd_pipeline_engine(l->pipe), !l->nsm, &sm) == 0)
 			log_info("model state restored from %s (%s mode%s)", l->cfg.state_file,
-				 strebm_mode_name(es.mode),
-				 es.mode == STREBM_MODE_CONVOLUTIVE
-				 ? "; the convolutive demixer is not in a state: it learns again "
-				   "from the start" : "");
-		} else if (r != -ENOENT) {
-			log_warn("%s (starting from a fresh model%s)", err,
-				 pr == 0 ? "; the file is replaced when this run saves its own" : "");
-		}
-		if (pr < 0)
-			log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
-				 strebm_config_origin(&l->cfg, "daemon.state_file"), perr);
+				 strebm_mode_name(sm), strebmd_state_note(sm));
 	}
 	if (strebmd_pipeline_start(l->pipe) < 0) {
 		log_error("cannot start the worker thread");

@@ -387,19 +387,13 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 	}
 	if (*cfg->state_file) {
 		/* a run that starts already separated, as the live daemon does */
-		char perr[PATH_MAX + 128];
-		int pr = strebm_statefile_probe(cfg->state_file, perr, sizeof(perr));
-		int r = strebm_statefile_load_engine(cfg->state_file, strebmd_worker_engine(w), err,
-						     sizeof(err));
-		if (r == 0) {
-			struct strebm_engine_status es;
-			strebm_engine_get_status(strebmd_worker_engine(w), &es);
-			if (es.mode != ec.mode &&
-			    strcmp(strebm_config_origin(cfg, "engine.mode"), "default")) {
+		enum strebm_mode sm;
+		if (strebmd_state_restore(cfg, strebmd_worker_engine(w), true, &sm) == 0) {
+			if (sm != ec.mode && strcmp(strebm_config_origin(cfg, "engine.mode"), "default")) {
 				/* the mode asked for wins over the one in the file */
 				log_warn("%s holds a %s-mode model; engine.mode is %s (from %s): "
 					 "starting from a fresh model", cfg->state_file,
-					 strebm_mode_name(es.mode), strebm_mode_name(ec.mode),
+					 strebm_mode_name(sm), strebm_mode_name(ec.mode),
 					 strebm_config_origin(cfg, "engine.mode"));
 				strebmd_worker_destroy(w);
 				w = strebmd_worker_create(&ec, info.rate);
@@ -410,18 +404,9 @@ static int run_file(const struct options *o, const struct strebm_config *cfg)
 				}
 			} else if (!o->quiet) {
 				log_info("model state restored from %s (%s mode%s)", cfg->state_file,
-					 strebm_mode_name(es.mode),
-					 es.mode == STREBM_MODE_CONVOLUTIVE
-					 ? "; the convolutive demixer is not in a state: it learns "
-					   "again from the start" : "");
+					 strebm_mode_name(sm), strebmd_state_note(sm));
 			}
-		} else if (r != -ENOENT) {
-			log_warn("%s (starting from a fresh model%s)", err,
-				 pr == 0 ? "; the file is replaced when this run saves its own" : "");
 		}
-		if (pr < 0)
-			log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
-				 strebm_config_origin(cfg, "daemon.state_file"), perr);
 	}
 	out = strebm_wav_out_open(o->output_dir, ec.K, info.rate, err, sizeof(err));
 	if (!out) {

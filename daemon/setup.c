@@ -2,9 +2,11 @@
 #include "setup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 
 #include "log.h"
+#include "statefile.h"
 
 static size_t auto_window(unsigned rate, int mode)
 {
@@ -103,3 +105,30 @@ int strebmd_engine_config(const struct strebm_config *cfg, size_t M, unsigned ra
 	return 0;
 }
 
+
+int strebmd_state_restore(const struct strebm_config *cfg, struct strebm_engine *e, bool probe,
+			  enum strebm_mode *mode)
+{
+	char err[PATH_MAX + 128], perr[PATH_MAX + 128];
+	int pr = probe ? strebm_statefile_probe(cfg->state_file, perr, sizeof(perr)) : 0;
+	int r = strebm_statefile_load_engine(cfg->state_file, e, err, sizeof(err));
+
+	if (r == 0) {
+		struct strebm_engine_status es;
+		strebm_engine_get_status(e, &es);
+		*mode = es.mode;
+	} else if (r != -ENOENT) {
+		log_warn("%s (starting from a fresh model%s)", err,
+			 pr == 0 ? "; the file is replaced when this run saves its own" : "");
+	}
+	if (pr < 0)
+		log_warn("daemon.state_file (from %s): %s: the model state will not be saved",
+			 strebm_config_origin(cfg, "daemon.state_file"), perr);
+	return r;
+}
+
+const char *strebmd_state_note(enum strebm_mode m)
+{
+	return m == STREBM_MODE_CONVOLUTIVE
+		? "; the convolutive demixer is not in a state: it learns again from the start" : "";
+}
